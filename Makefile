@@ -1,0 +1,40 @@
+# mea-reporting: `make run` (a full nightly run on the embedded default against the local
+# replica) and `make test` (the whole suite). Both set everything up on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+RUN := $(UV) run --frozen --no-sync
+
+export AIRFLOW_HOME := $(CURDIR)/.airflow
+export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
+export AIRFLOW__CORE__LOAD_EXAMPLES := False
+export AIRFLOW__CORE__EXECUTOR := LocalExecutor
+export AIRFLOW__CORE__PARALLELISM := 4
+export AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG := 4
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN := sqlite:///$(CURDIR)/.airflow/airflow.db
+export AIRFLOW__LOGGING__LOGGING_LEVEL := WARNING
+export GX_ANALYTICS_ENABLED := false
+export TQDM_DISABLE := 1
+
+.PHONY: setup run test clean
+setup: .venv/.synced .airflow/.migrated
+
+.venv/.synced: pyproject.toml uv.lock
+	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+	$(UV) sync --frozen --compile-bytecode --quiet
+	@touch $@
+
+.airflow/.migrated: .venv/.synced
+	@mkdir -p .airflow
+	$(RUN) airflow db migrate >/dev/null
+	@touch $@
+
+run: setup
+	$(RUN) python -m replica exec -- airflow dags test mea_reporting_nightly
+	@echo; $(RUN) python -m outputs.summary
+
+test: setup
+	$(RUN) pytest
+
+clean:
+	rm -rf .airflow var

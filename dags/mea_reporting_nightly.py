@@ -1,0 +1,106 @@
+"""
+### mea_reporting_nightly
+
+The nightly harmonized-reporting run: every source is extracted to raw landing, staged and
+harmonized in its own tasks; the parts are consolidated into a release folder, audited with
+Great Expectations, and only then published by switching `current` (write-audit-publish).
+
+* **Schedule**: 02:00 UTC, no catch-up, one run at a time.
+* **Params**: `sources` (which sources to run), `countries` (ISO3 codes) and `cycles`
+  (e.g. `cbd:NR7`) restrict the release to a slice; empty means everything.
+* **Outputs**: `$MEA_DATA_DIR/releases/<id>/` (Parquet, CSV, DuckDB, Excel, manifest.json),
+  `$MEA_DATA_DIR/current`, `$MEA_DATA_DIR/mea.duckdb`; the Asset `mea_release` on publish.
+* **Base URLs**: `MEA_<SOURCE>_URL`, else the Airflow connection (`informea_api`), else production.
+
+Tasks pass paths, never dataframes. The file does no I/O when parsed.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from airflow.sdk import Asset, Param, dag, get_current_context, task
+
+SOURCES = ("informea",)
+RELEASE = Asset(name="mea_release", uri="mea://release/current")
+
+
+@dag(
+    schedule="0 2 * * *",
+    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    catchup=False,
+    max_active_runs=1,
+    doc_md=__doc__,
+    tags=["mea", "nightly", "release"],
+    default_args={
+        "owner": "mea-reporting",
+        "retries": 2,
+        "retry_delay": timedelta(minutes=2),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=30),
+    },
+    params={
+        "sources": Param(list(SOURCES), type="array", description="Source systems to run."),
+        "countries": Param([], type="array", description="ISO3 codes to publish; empty = all."),
+        "cycles": Param([], type="array", description="Report cycles to publish, e.g. cbd:NR7; empty = all."),
+    },
+)
+def mea_reporting_nightly():
+    parts = [source_chain(source) for source in SOURCES]
+    release = build_release(parts)
+    publish_release(audit_release(release))
+
+
+def source_chain(source: str):
+    """extract -> stage -> harmonize for one source, each its own task."""
+    slug = source.replace("-", "_")
+
+    @task(task_id=f"extract_{slug}")
+    def extract() -> str | None:
+        from extractors.pipeline import extract_source
+        return extract_source(source, _run_id(), _params())
+
+    @task(task_id=f"stage_{slug}")
+    def stage(fetch_log: str | None) -> str | None:
+        from transforms.pipeline import stage_source
+        return stage_source(source, fetch_log)
+
+    @task(task_id=f"harmonize_{slug}")
+    def harmonize(staging_dir: str | None) -> str | None:
+        from transforms.pipeline import harmonize_source
+        return harmonize_source(source, staging_dir, _params())
+
+    return harmonize(stage(extract()))
+
+
+@task
+def build_release(parts: list[str | None]) -> str:
+    from outputs.release import build_release as build
+    return str(build([p for p in parts if p], _params(), _run_id()))
+
+
+@task
+def audit_release(release_dir: str) -> str:
+    from outputs.audit import audit_release as audit
+    audit(release_dir)
+    return release_dir
+
+
+@task(outlets=[RELEASE])
+def publish_release(release_dir: str) -> str:
+    from outputs.publish import publish
+    from outputs.summary import summary_text
+    release_id = publish(release_dir)
+    print(summary_text())
+    return release_id
+
+
+def _params() -> dict:
+    params = get_current_context()["params"]
+    return {k: list(params.get(k) or []) for k in ("sources", "countries", "cycles")}
+
+
+def _run_id() -> str:
+    return get_current_context()["run_id"]
+
+
+mea_reporting_nightly()

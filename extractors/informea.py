@@ -1,0 +1,170 @@
+"""InforMEA OData v2 client: Treaties, CountryReports and NationalPlans to raw landing.
+
+Pages until done (``__next`` when the server pages, else ``$skip``), resolves deferred
+navigation links, and lands every response with a provenance sidecar. The result is a fetch
+log (JSON) that staging reads; nothing is parsed beyond what paging needs.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+
+from extractors import http
+from extractors.landing import land
+from extractors.sources import base_url, get_source
+
+log = logging.getLogger(__name__)
+
+SOURCE = "informea"
+#: entity set -> navigation properties to expand
+ENTITY_SETS = {
+    "Treaties": ("title", "description"),
+    "CountryReports": ("title", "files"),
+    "NationalPlans": ("title", "files"),
+}
+#: a total order per set, so $skip paging neither skips nor repeats; Treaties has no ``updated``
+ORDER_BY = {"Treaties": "id", "CountryReports": "updated desc,id", "NationalPlans": "updated desc,id"}
+PAGE_SIZE = 100
+MAX_PAGES = 10_000
+
+
+def extract(data_dir: Path, run_dir: Path, session: requests.Session | None = None,
+            url: str | None = None, page_size: int = PAGE_SIZE) -> Path:
+    """Fetch every entity set into raw landing; return the path of the run's fetch log."""
+    url = (url or base_url(SOURCE)).rstrip("/")
+    session = session or http.make_session()
+    fetch_log = {"source_system": SOURCE, "base_url": url, "entities": {}}
+    for entity, navs in ENTITY_SETS.items():
+        fetch_log["entities"][entity] = fetch_entity_set(session, url, entity, navs, Path(data_dir), page_size)
+    out = Path(run_dir) / SOURCE / "fetch.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(fetch_log, indent=1, sort_keys=True))
+    return out
+
+
+def fetch_entity_set(session, service_url: str, entity: str, navs: tuple[str, ...], data_dir: Path,
+                     page_size: int = PAGE_SIZE) -> dict:
+    """All pages of one entity set plus its deferred navigation targets, as fetch-log entries."""
+    pages, deferred = [], {}
+    request_url = f"{service_url}/{entity}"
+    params = {"$format": "json", "$expand": ",".join(navs), "$orderby": ORDER_BY[entity],
+              "$top": page_size, "$skip": 0}
+    previous_keys = None
+    for _ in range(MAX_PAGES):
+        payload, page = _get_json(session, request_url, params, data_dir, entity)
+        records, next_link = unwrap_collection(payload, request_url)
+        keys = page_keys(records)
+        if keys and keys == previous_keys:
+            # 2026-11: a server that ignores $skip returns the first page again; InforMEA's own
+            # harvester stops on two identical pages, and so do we (the run log says so).
+            log.warning("[informea] %s: page repeated at $skip=%s; the server ignores $skip, stopping",
+                        entity, params and params.get("$skip"))
+            pages[-1]["stopped"] = "server repeated the previous page (ignores $skip)"
+            break
+        previous_keys = keys
+        page["records"] = len(records)
+        pages.append(page)
+        deferred.update(resolve_deferred(session, service_url, records, navs, data_dir, entity))
+        if next_link:
+            request_url, params = rebase(next_link, service_url), None
+        elif len(records) < page_size:
+            break
+        else:
+            params = {**params, "$skip": params["$skip"] + page_size}
+    else:
+        raise http.UpstreamError(SOURCE, request_url, f"more than {MAX_PAGES} pages; refusing to go on")
+    return {"pages": pages, "deferred": deferred}
+
+
+def unwrap_collection(payload, url: str) -> tuple[list[dict], str | None]:
+    """Records and the ``__next`` link of a collection, whichever envelope the server used."""
+    if not isinstance(payload, dict) or "d" not in payload:
+        raise http.UpstreamError(SOURCE, url, f"unexpected JSON shape, no 'd' envelope: {str(payload)[:200]!r}")
+    d = payload["d"]
+    # 2026-11: OData v1 providers (and BRS) send ``d`` as a bare list; v2 sends ``d.results``.
+    if isinstance(d, list):
+        return d, None
+    if isinstance(d, dict) and isinstance(d.get("results"), list):
+        return d["results"], d.get("__next")
+    raise http.UpstreamError(SOURCE, url, f"unexpected 'd' shape: {str(d)[:200]!r}")
+
+
+def nav_items(value):
+    """A navigation value as a list, or the deferred URI (str) when it was not expanded.
+
+    2026-11: v2 sends ``{"results": [...]}``, v1/v3 providers a bare list, and an unexpanded
+    property is ``{"__deferred": {"uri": ...}}``.
+    """
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return value
+    if isinstance(value, dict):
+        if isinstance(value.get("results"), list):
+            return value["results"]
+        if isinstance(value.get("__deferred"), dict) and value["__deferred"].get("uri"):
+            return value["__deferred"]["uri"]
+    raise ValueError(f"unrecognised navigation value: {str(value)[:120]!r}")
+
+
+def deferred_key(uri: str) -> str:
+    """The service-relative part of a deferred URI, e.g. ``CountryReports('x')/title``."""
+    return uri.split(".svc/", 1)[-1]
+
+
+def resolve_deferred(session, service_url: str, records: list[dict], navs, data_dir: Path, entity: str) -> dict:
+    """Fetch and land the targets of deferred navigation links; fetch-log entries by key."""
+    resolved = {}
+    for record in records:
+        for nav in navs:
+            try:
+                value = nav_items(record.get(nav))
+            except ValueError:
+                continue  # staging quarantines the record with the field named
+            if isinstance(value, str):
+                url = rebase(value, service_url)
+                _, page = _get_json(session, url, {"$format": "json"}, data_dir, f"{entity}-{nav}")
+                resolved[deferred_key(value)] = page
+    return resolved
+
+
+def rebase(link: str, service_url: str) -> str:
+    """``link`` re-rooted on our configured service URL.
+
+    2026-11: Olingo writes ``__next`` and ``__deferred`` links with the host it believes it
+    has; we never follow a link to another host, only its path below the service root.
+    """
+    service = urlsplit(service_url)
+    target = urlsplit(link)
+    root = service.path.rstrip("/")
+    marker = root.rsplit("/", 1)[-1] + "/"
+    if target.path.startswith(root + "/"):
+        rest = target.path[len(root) + 1:]
+    elif marker in target.path:
+        rest = target.path.split(marker, 1)[1]
+    else:
+        raise http.UpstreamError(SOURCE, link, f"link outside the service root {service_url}")
+    return urlunsplit((service.scheme, service.netloc, f"{root}/{rest}", target.query, ""))
+
+
+def page_keys(records: list[dict]) -> tuple:
+    return tuple(r.get("id") if isinstance(r, dict) else None for r in records)
+
+
+def _get_json(session, url: str, params: dict | None, data_dir: Path, entity: str):
+    """GET, land the bytes, parse JSON; a body that is not JSON fails naming the URL."""
+    response = http.get(session, SOURCE, url, params=params, headers={"Accept": "application/json"})
+    landed = land(data_dir, SOURCE, entity, response.content, url=response.url, params=params,
+                  status=response.status_code, headers=response.headers, terms=get_source(SOURCE).terms)
+    try:
+        payload = json.loads(response.content)
+    except ValueError as exc:
+        snippet = response.content[:120].decode("utf-8", "replace")
+        raise http.UpstreamError(SOURCE, response.url, f"response is not JSON ({exc}); body starts {snippet!r}") from exc
+    page = {"url": response.url, "raw_path": str(landed.path.relative_to(data_dir)),
+            "sha256": landed.sha256, "retrieved_at": landed.retrieved_at, "status": response.status_code}
+    return payload, page

@@ -1,0 +1,60 @@
+"""Raw landing: every response kept byte for byte, content-addressed, with a provenance sidecar.
+
+Raw is never rewritten: a response whose bytes were landed before is not stored again, and
+keeps the sidecar (and so the ``retrieved_at``) of its first landing. That keeps re-runs on
+unchanged upstream data byte-identical downstream.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Landed:
+    """A raw file under the data folder and the facts about its first retrieval."""
+
+    path: Path
+    sha256: str
+    retrieved_at: str
+    url: str
+
+
+def land(data_dir: Path, source: str, entity: str, body: bytes, *, url: str, params: dict | None,
+         status: int, headers: dict, terms: str, suffix: str = ".json") -> Landed:
+    """Store ``body`` under raw/<source>/<entity>/ by sha256 with its sidecar; return where."""
+    sha = hashlib.sha256(body).hexdigest()
+    folder = Path(data_dir) / "raw" / source / entity / sha[:2]
+    path = folder / f"{sha}{suffix}"
+    sidecar = folder / f"{sha}.meta.json"
+    if sidecar.exists():
+        meta = json.loads(sidecar.read_text())
+        return Landed(path, sha, meta["retrieved_at"], meta["url"])
+    folder.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "source_system": source,
+        "entity": entity,
+        "url": url,
+        "params": params or {},
+        "status": status,
+        "etag": headers.get("ETag"),
+        "last_modified": headers.get("Last-Modified"),
+        "content_type": headers.get("Content-Type"),
+        "retrieved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "sha256": sha,
+        "bytes": len(body),
+        "terms": terms,
+    }
+    _write_atomically(path, body)
+    _write_atomically(sidecar, json.dumps(meta, indent=1, sort_keys=True).encode())
+    return Landed(path, sha, meta["retrieved_at"], url)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)

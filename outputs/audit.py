@@ -1,0 +1,97 @@
+"""Write-audit-publish, step two: run each table's Great Expectations suite on the release.
+
+Suites live in expectations/<table>.json (GX 1.x format). Code lists are suite parameters
+filled from the release itself (countries, conventions, indicators); row-count bounds come
+from the live release and the ratios in each suite's ``meta``. A failed audit raises
+AuditFailed, and publish refuses a release without a passing audit.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from outputs import contracts
+from outputs.paths import REPO_ROOT, current_release
+from outputs.release import read_manifest, write_manifest
+
+SUITES = REPO_ROOT / "expectations"
+log = logging.getLogger(__name__)
+
+
+class AuditFailed(RuntimeError):
+    """At least one expectation failed; the message lists them."""
+
+
+def audit_release(folder: Path) -> dict:
+    """Validate every table of the release; record the result in audit.json and the manifest."""
+    folder = Path(folder)
+    tables = {name: pd.read_parquet(folder / f"{name}.parquet") for name in contracts.table_names()}
+    parameters = suite_parameters(tables, current_release())
+    results = {name: validate(name, tables[name], parameters) for name in contracts.table_names()}
+    failures = [f"{table}: {f}" for table, r in results.items() for f in r["failures"]]
+    summary = {"success": not failures, "suites": len(results),
+               "expectations": sum(r["expectations"] for r in results.values()), "failures": failures}
+    (folder / "audit.json").write_text(json.dumps({"summary": summary, "tables": results}, indent=2, default=str))
+    manifest = read_manifest(folder)
+    manifest["audit"] = summary
+    write_manifest(folder, manifest)
+    if failures:
+        raise AuditFailed(f"audit of release {folder.name} failed: " + "; ".join(failures))
+    return summary
+
+
+def suite_parameters(tables: dict[str, pd.DataFrame], previous: Path | None) -> dict:
+    """Values the suites refer to as ``{"$PARAMETER": name}``."""
+    params = {
+        "country_codes": sorted(tables["countries"]["iso3"]),
+        "convention_ids": sorted(tables["conventions"]["convention"]),
+        "indicator_codes": sorted(tables["indicators"]["indicator_code"]),
+    }
+    previous_rows = read_manifest(previous)["tables"] if previous else {}
+    for name in contracts.table_names():
+        ratios = load_suite(name).get("meta", {}).get("row_count_vs_previous", {})
+        before = previous_rows.get(name, {}).get("rows")
+        params[f"{name}_min_rows"] = int(before * ratios["min_ratio"]) if before and ratios else 0
+        params[f"{name}_max_rows"] = int(before * ratios["max_ratio"]) + 1 if before and ratios else None
+    return params
+
+
+def load_suite(table: str) -> dict:
+    return json.loads((SUITES / f"{table}.json").read_text())
+
+
+def validate(table: str, df: pd.DataFrame, parameters: dict) -> dict:
+    """Run the suite of ``table`` on ``df`` with an ephemeral GX context."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx  # imported here: 5-10 s, only the audit task pays it
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = {"globally": False}
+    suite = context.suites.add(gx.ExpectationSuite(**_without_ids(load_suite(table))))
+    batch = context.data_sources.add_pandas(name=f"{table}_release").add_dataframe_asset(name=table) \
+        .add_batch_definition_whole_dataframe("release")
+    definition = context.validation_definitions.add(gx.ValidationDefinition(name=f"{table}_audit", data=batch,
+                                                                            suite=suite))
+    result = definition.run(batch_parameters={"dataframe": df}, expectation_parameters=parameters,
+                            result_format="SUMMARY")
+    failures = [describe_failure(r) for r in result.results if not r.success]
+    return {"success": result.success, "expectations": len(result.results), "rows": len(df), "failures": failures}
+
+
+def describe_failure(r) -> str:
+    cfg = r.expectation_config
+    detail = r.result or {}
+    sample = detail.get("partial_unexpected_list") or detail.get("observed_value")
+    return f"{cfg.type}({cfg.kwargs.get('column') or cfg.kwargs.get('column_list') or ''}) unexpected " \
+           f"{detail.get('unexpected_count', '')} e.g. {str(sample)[:160]}"
+
+
+def _without_ids(suite: dict) -> dict:
+    out = {k: v for k, v in suite.items() if k != "id"}
+    out["expectations"] = [{k: v for k, v in e.items() if k != "id"} for e in suite["expectations"]]
+    return out

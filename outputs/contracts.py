@@ -1,0 +1,75 @@
+"""The published table contracts (contracts.yaml): columns, types, keys, descriptions."""
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import yaml
+
+CONTRACTS = Path(__file__).parent / "contracts.yaml"
+ARROW_TYPES = {
+    "text": pa.string(),
+    "int": pa.int64(),
+    "double": pa.float64(),
+    "bool": pa.bool_(),
+    "date": pa.date32(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+}
+
+
+class ContractError(ValueError):
+    """A table that does not have the columns its contract names."""
+
+
+@cache
+def contracts() -> dict[str, dict]:
+    """Every published table's contract, in publishing order."""
+    return yaml.safe_load(CONTRACTS.read_text(encoding="utf-8"))
+
+
+def table_names() -> list[str]:
+    return list(contracts())
+
+
+def key(table: str) -> list[str]:
+    return contracts()[table]["key"]
+
+
+def arrow_schema(table: str) -> pa.Schema:
+    """The Arrow schema of ``table``, in contract column order."""
+    columns = contracts()[table]["columns"]
+    return pa.schema([pa.field(name, ARROW_TYPES[spec["type"]], nullable=spec["nullable"])
+                      for name, spec in columns.items()])
+
+
+def conform(table: str, df: pd.DataFrame) -> pa.Table:
+    """``df`` as an Arrow table with exactly the contract's columns, order and types,
+    sorted by the table's key so that equal inputs give byte-identical files."""
+    schema = arrow_schema(table)
+    missing = [c for c in schema.names if c not in df.columns]
+    extra = [c for c in df.columns if c not in schema.names]
+    if missing or extra:
+        raise ContractError(f"table {table}: missing columns {missing}, unexpected columns {extra}")
+    ordered = df[schema.names].sort_values(key(table), kind="stable", ignore_index=True)
+    arrays = [pa.array(_python_values(ordered[name], field.type), type=field.type) for name, field in
+              zip(schema.names, schema)]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _python_values(series: pd.Series, arrow_type: pa.DataType) -> list:
+    """Column values as Python objects of the contract's type, every missing marker as None
+    (pandas 3 mixes NaN, NA and NaT; timestamps may arrive as ISO text)."""
+    if pa.types.is_timestamp(arrow_type):
+        series = pd.to_datetime(series, utc=True, format="ISO8601")
+    elif pa.types.is_date32(arrow_type):
+        series = pd.to_datetime(series, format="ISO8601").dt.date
+    return [None if _is_missing(v) else v for v in series.astype(object).tolist()]
+
+
+def _is_missing(value) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False

@@ -1,0 +1,34 @@
+"""The short summary a data officer reads after a run: ``python -m outputs.summary``."""
+from __future__ import annotations
+
+import sys
+
+from outputs.paths import current_release, data_dir
+from outputs.release import read_manifest
+
+
+def summary_text() -> str:
+    """Release id, rows per table, audit, quarantine and where the files are."""
+    folder = current_release()
+    if folder is None:
+        return f"no release published yet in {data_dir()}"
+    m = read_manifest(folder)
+    audit = m.get("audit", {})
+    lines = [
+        f"release     {m['release_id']}  (run {m['run_id']}, code {m['code_version']['git'] or m['code_version']['package']})",
+        f"audit       {'passed' if audit.get('success') else 'FAILED'}: {audit.get('expectations')} expectations "
+        f"in {audit.get('suites')} suites",
+        f"change      {'changed' if m['diff']['changed'] else 'no change'} against {m['diff']['previous_release']}",
+        "rows        " + ", ".join(f"{name} {t['rows']}" for name, t in m["tables"].items()),
+        f"quarantine  {m['quarantine']['rows']} rows: " + ", ".join(
+            f"{k} {n}" for k, n in sorted(m["quarantine"]["by_source_and_field"].items())),
+        f"files       {folder}",
+        f"duckdb      {data_dir() / 'mea.duckdb'}",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    text = summary_text()
+    print(text)
+    sys.exit(0 if current_release() else 1)

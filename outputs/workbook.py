@@ -1,0 +1,51 @@
+"""The Excel workbook for data officers: a data-dictionary sheet, then one sheet per table."""
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pyarrow as pa
+import xlsxwriter
+
+from outputs import contracts
+
+EXCEL_MAX_ROWS = 1_048_576
+
+
+def dictionary_rows() -> list[dict]:
+    """One row per published column, from the table contracts (the single source of truth)."""
+    return [{"table_name": table, "column_name": column, "type": spec["type"],
+             "nullable": spec["nullable"], "description": spec["description"]}
+            for table, contract in contracts.contracts().items() for column, spec in contract["columns"].items()]
+
+
+def write_workbook(path: Path, tables: dict[str, pa.Table]) -> None:
+    """Write ``tables`` to ``path``: dictionary first, frozen headers, autofilters."""
+    with xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False,
+                                         "remove_timezone": True}) as book:
+        header = book.add_format({"bold": True, "bg_color": "#DDEBF7", "bottom": 1})
+        dictionary = dictionary_rows()
+        _write_sheet(book, "dictionary", list(dictionary[0]), [list(r.values()) for r in dictionary], header)
+        for name, table in tables.items():
+            rows = table.to_pylist()
+            if len(rows) >= EXCEL_MAX_ROWS:
+                raise ValueError(f"table {name} has {len(rows)} rows, more than an Excel sheet holds")
+            _write_sheet(book, name, table.column_names, [list(r.values()) for r in rows], header)
+
+
+def _write_sheet(book, name: str, columns: list[str], rows: list[list], header) -> None:
+    sheet = book.add_worksheet(name[:31])
+    sheet.write_row(0, 0, columns, header)
+    for i, row in enumerate(rows, start=1):
+        sheet.write_row(i, 0, [_cell(v) for v in row])
+    sheet.freeze_panes(1, 0)
+    sheet.autofilter(0, 0, max(len(rows), 1), len(columns) - 1)
+    for j, column in enumerate(columns):
+        sample = [len(str(r[j])) for r in rows[:200] if r[j] is not None]
+        sheet.set_column(j, j, min(max([len(column), *sample]) + 2, 60))
+
+
+def _cell(value):
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=None)
+    return value

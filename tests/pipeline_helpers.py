@@ -1,0 +1,26 @@
+"""Run the pipeline's task functions directly, as the DAG's tasks call them."""
+from pathlib import Path
+
+from extractors.pipeline import extract_source
+from outputs.audit import audit_release
+from outputs.publish import publish
+from outputs.release import build_release
+from transforms.pipeline import harmonize_source, stage_source
+
+ALL = {"sources": ["informea"], "countries": [], "cycles": []}
+
+
+def harmonized_parts(run_id: str, params: dict = ALL) -> list[str]:
+    parts = []
+    for source in params["sources"]:
+        staging = stage_source(source, extract_source(source, run_id, params))
+        parts.append(harmonize_source(source, staging, params))
+    return parts
+
+
+def run_pipeline(run_id: str, params: dict = ALL) -> Path:
+    """Extract, stage, harmonize, build, audit and publish; the published release folder."""
+    release = build_release(harmonized_parts(run_id, params), params, run_id)
+    audit_release(release)
+    publish(release)
+    return release

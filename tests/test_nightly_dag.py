@@ -1,0 +1,35 @@
+"""The nightly DAG end to end on the replica, through Airflow (``dag.test()``)."""
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+from airflow.dag_processing.dagbag import DagBag
+
+from outputs.release import read_manifest
+
+DAGS = Path(__file__).resolve().parents[1] / "dags"
+
+
+@pytest.mark.e2e
+def test_nightly_dag_publishes_an_audited_release(data_dir, informea_url, replica):
+    dag = DagBag(dag_folder=str(DAGS)).get_dag("mea_reporting_nightly")
+    run = dag.test(logical_date=datetime(2026, 11, 28, 2, tzinfo=timezone.utc))
+    assert run.state == "success"
+    assert replica.stats.count(status=200) > 0
+
+    current = (data_dir / "current").resolve()
+    manifest = read_manifest(current)
+    assert manifest["audit"]["success"] is True
+    rows = {t: info["rows"] for t, info in manifest["tables"].items()}
+    assert rows["observations"] > 300 and rows["report_submissions"] > 380
+    assert rows["conventions"] >= 12 and rows["countries"] >= 249 and rows["indicators"] >= 2
+    assert rows["quarantine"] >= 12
+
+    obs = pd.read_parquet(current / "observations.parquet")
+    assert set(obs["indicator_code"]) == {"SYN-NR-SUBMITTED", "SYN-NAP-SUBMITTED"}
+    landed = {p.stem for p in (data_dir / "raw" / "informea").rglob("*.json") if not p.name.endswith(".meta.json")}
+    assert set(obs["raw_sha256"]) <= landed
+    with duckdb.connect(str(data_dir / "mea.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*) from observations").fetchone()[0] == len(obs)

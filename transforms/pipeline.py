@@ -1,0 +1,24 @@
+"""Run one source's staging and harmonizing by name (same shape for every source)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from extractors.pipeline import source_module
+from outputs.paths import data_dir
+
+
+def stage_source(source: str, fetch_log: str | None) -> str | None:
+    """Typed staging tables beside the fetch log; None passes a skipped source through."""
+    if fetch_log is None:
+        return None
+    out = Path(fetch_log).parent / "staging"
+    return str(source_module("transforms", source).stage(Path(fetch_log), data_dir(), out))
+
+
+def harmonize_source(source: str, staging_dir: str | None, params: dict) -> str | None:
+    """Shared-schema parts beside the staging folder, restricted to the params' slice."""
+    if staging_dir is None:
+        return None
+    out = Path(staging_dir).parent / "parts"
+    return str(source_module("transforms", source).harmonize(Path(staging_dir), out, params.get("countries"),
+                                                             params.get("cycles")))
