@@ -87,10 +87,12 @@ def audit_release(release_dir: str) -> str:
 
 @task(outlets=[RELEASE])
 def publish_release(release_dir: str) -> str:
+    import logging
+
     from outputs.publish import publish
     from outputs.summary import summary_text
     release_id = publish(release_dir)
-    print(summary_text())
+    logging.getLogger(__name__).info("published\n%s", summary_text())
     return release_id
 
 

@@ -165,6 +165,6 @@ def _get_json(session, url: str, params: dict | None, data_dir: Path, entity: st
     except ValueError as exc:
         snippet = response.content[:120].decode("utf-8", "replace")
         raise http.UpstreamError(SOURCE, response.url, f"response is not JSON ({exc}); body starts {snippet!r}") from exc
-    page = {"url": response.url, "raw_path": str(landed.path.relative_to(data_dir)),
+    page = {"url": response.url, "first_url": landed.url, "raw_path": str(landed.path.relative_to(data_dir)),
             "sha256": landed.sha256, "retrieved_at": landed.retrieved_at, "status": response.status_code}
     return payload, page

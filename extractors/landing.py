@@ -25,7 +25,7 @@ class Landed:
 
 
 def land(data_dir: Path, source: str, entity: str, body: bytes, *, url: str, params: dict | None,
-         status: int, headers: dict, terms: str, suffix: str = ".json") -> Landed:
+         status: int | None, headers: dict, terms: str, suffix: str = ".json") -> Landed:
     """Store ``body`` under raw/<source>/<entity>/ by sha256 with its sidecar; return where."""
     sha = hashlib.sha256(body).hexdigest()
     folder = Path(data_dir) / "raw" / source / entity / sha[:2]

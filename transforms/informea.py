@@ -81,12 +81,14 @@ def stage_record(entity: str, record: dict, page: dict, position: int, deferred:
     """One typed staging row, or None after quarantining the record with its reason."""
     ref = record.get("id") if isinstance(record, dict) else None
     record_id = str(ref) if ref not in (None, "") else f"{entity}@{page['sha256'][:12]}#{position}"
-    origin = Origin(page["sha256"], page["url"], page["retrieved_at"])
+    metadata = record.get("__metadata") if isinstance(record, dict) else None
+    source_url = (metadata or {}).get("uri") or page["first_url"]
+    origin = Origin(page["sha256"], source_url, page["retrieved_at"])
     if ref in (None, ""):
         quarantine.reject(entity, record_id, "id", ref, f"{entity} record has no id", origin)
         return None
     row = {"id": record_id, "raw_sha256": page["sha256"], "retrieved_at": page["retrieved_at"],
-           "request_url": page["url"], "entity_url": (record.get("__metadata") or {}).get("uri")}
+           "entity_url": source_url}
     for field in ("submission", "updated") if entity != "Treaties" else ():
         try:
             row[field] = parse_odata_date(record.get(field))
@@ -161,7 +163,7 @@ def place_submissions(staged: pd.DataFrame, entity: str, treaty_ids: set[str], q
     """Staged reports or plans with ISO3 country, known treaty and cycle; the rest quarantined."""
     rows = []
     for rec in staged.to_dict("records"):
-        origin = Origin(rec["raw_sha256"], rec["request_url"], rec["retrieved_at"])
+        origin = Origin(rec["raw_sha256"], rec["url"] or rec["entity_url"], rec["retrieved_at"])
         reject = lambda field, value, reason: quarantine.reject(entity, rec["id"], field, value, reason, origin)  # noqa: E731
         submitted = rec["submission"].date() if pd.notna(rec["submission"]) else None
         try:
