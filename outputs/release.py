@@ -24,8 +24,10 @@ from outputs.workbook import write_workbook
 from transforms.catalogue import indicators_table
 from transforms.countries import countries_table
 
-#: tables each source contributes parts to; the rest are built here
-SOURCE_TABLES = ("observations", "report_submissions", "conventions", "quarantine")
+CROSSWALKS = REPO_ROOT / "transforms" / "mappings" / "crosswalk"
+
+#: tables built here from reference data or from the other tables; sources contribute the rest
+CENTRAL_TABLES = ("countries", "indicators", "crosswalk", "coverage", "synergy_matrix")
 
 
 def build_release(parts_dirs: list[str], params: dict, run_id: str) -> Path:
@@ -34,8 +36,10 @@ def build_release(parts_dirs: list[str], params: dict, run_id: str) -> Path:
     previous = current_release()
     tables["quarantine"] = carry_first_seen(tables["quarantine"], previous)
     tables["coverage"] = coverage(tables["report_submissions"])
+    tables["synergy_matrix"] = synergy_matrix(tables["observations"])
     tables["countries"] = countries_table()
     tables["indicators"] = indicators_table()
+    tables["crosswalk"] = crosswalk_table()
     arrow = {name: contracts.conform(name, tables[name]) for name in contracts.table_names()}
     content = {name: table_digest(t) for name, t in arrow.items()}
     release_id = new_release_id(content)
@@ -65,7 +69,7 @@ def build_release(parts_dirs: list[str], params: dict, run_id: str) -> Path:
 def consolidate(parts_dirs: list[Path]) -> dict[str, pd.DataFrame]:
     """Every source's parts of each source table, stacked."""
     tables = {}
-    for name in SOURCE_TABLES:
+    for name in (t for t in contracts.table_names() if t not in CENTRAL_TABLES):
         frames = [pd.read_parquet(d / f"{name}.parquet") for d in parts_dirs if (d / f"{name}.parquet").exists()]
         frames = [f for f in frames if len(f)]
         columns = list(contracts.contracts()[name]["columns"])
@@ -101,6 +105,40 @@ def coverage(submissions: pd.DataFrame) -> pd.DataFrame:
     out["records"] = out["records"].fillna(0).astype("int64")
     out["submitted"] = out["records"] > 0
     return out
+
+
+def synergy_matrix(observations: pd.DataFrame) -> pd.DataFrame:
+    """Country x GBF target x convention: the latest year reported and its value or status."""
+    columns = list(contracts.contracts()["synergy_matrix"]["columns"])
+    linked = observations.dropna(subset=["gbf_target"])
+    if linked.empty:
+        return pd.DataFrame(columns=columns)
+    keys = ["country_iso3", "gbf_target", "convention"]
+    latest = linked.sort_values(keys + ["year", "indicator_code", "disaggregation"],
+                                ascending=[True, True, True, False, True, True], kind="stable")
+    first = latest.drop_duplicates(keys, keep="first").set_index(keys)
+    grouped = linked.groupby(keys)
+    out = pd.DataFrame({
+        "indicator_codes": grouped["indicator_code"].agg(lambda c: ",".join(sorted(set(c)))),
+        "latest_year": first["year"],
+        "latest_value_num": first["value_num"],
+        "latest_value_label": (first["value_code"].fillna("") + " " + first["value_label"].fillna("")).str.strip()
+        .replace("", None),
+        "observations": grouped.size(),
+    }).reset_index()
+    return out[columns]
+
+
+def crosswalk_table() -> pd.DataFrame:
+    """Every source's reviewed crosswalk (transforms/mappings/crosswalk/<source>.csv)."""
+    frames = [pd.read_csv(path, dtype=str, keep_default_na=False).assign(source_system=path.stem)
+              for path in sorted(CROSSWALKS.glob("*.csv"))]
+    columns = list(contracts.contracts()["crosswalk"]["columns"])
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    table = pd.concat(frames, ignore_index=True)
+    table["indicator_code"] = table["indicator_code"].replace("", None)
+    return table[columns]
 
 
 def table_digest(table: pa.Table) -> str:

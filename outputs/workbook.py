@@ -27,9 +27,11 @@ def write_workbook(path: Path, tables: dict[str, pa.Table]) -> None:
         dictionary = dictionary_rows()
         _write_sheet(book, "dictionary", list(dictionary[0]), [list(r.values()) for r in dictionary], header)
         for name, table in tables.items():
+            if table.num_rows >= EXCEL_MAX_ROWS:
+                note = f"{table.num_rows} rows: more than an Excel sheet holds; read {name}.parquet or {name}.csv"
+                _write_sheet(book, name, ["note"], [[note]], header)
+                continue
             rows = table.to_pylist()
-            if len(rows) >= EXCEL_MAX_ROWS:
-                raise ValueError(f"table {name} has {len(rows)} rows, more than an Excel sheet holds")
             _write_sheet(book, name, table.column_names, [list(r.values()) for r in rows], header)
 
 

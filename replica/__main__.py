@@ -10,12 +10,9 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from replica.server import Replica
-
-
-def source_env_var(source_system: str) -> str:
-    """Environment variable that carries a source's base URL, e.g. informea -> MEA_INFORMEA_URL."""
-    return f"MEA_{source_system.upper().replace('-', '_')}_URL"
+from extractors.sources import url_env_var
+from outputs.paths import data_dir
+from replica.server import Replica, seed_inbox
 
 
 def serve(port: int) -> int:
@@ -37,11 +34,14 @@ def run_with_replica(command: Sequence[str]) -> int:
     with Replica() as replica:
         print(f"replica: listening on {replica.url}", file=sys.stderr, flush=True)
         for name, url in replica.source_urls().items():
-            variable = source_env_var(name)
+            variable = url_env_var(name)
             if variable in os.environ:
                 print(f"replica: {variable} already set to {os.environ[variable]}; keeping it", file=sys.stderr)
             else:
                 env[variable] = url
+        inbox = data_dir() / "inbox"
+        for path in seed_inbox(replica.snapshot_root, inbox):
+            print(f"replica: inbox fixture {path.relative_to(inbox)} placed in {inbox}", file=sys.stderr)
         try:
             child = subprocess.Popen(list(command), env=env)
         except OSError as error:

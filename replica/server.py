@@ -6,6 +6,9 @@ turned into a 304 when the client's validators still match, passed through `Repl
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+import shutil
 import sys
 import threading
 import traceback
@@ -17,6 +20,7 @@ from types import TracebackType
 from typing import Protocol
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+import replica as replica_package
 from replica.informea import InformeaOptions, InformeaService
 from replica.wire import RequestInfo, Response, text_response
 
@@ -71,8 +75,10 @@ class Replica:
         public_url: str | None = "http://127.0.0.1",
     ) -> None:
         root = Path(snapshot_dir) if snapshot_dir is not None else SNAPSHOTS
+        self.snapshot_root = root
         self.sources: dict[str, Source] = {
             "informea": InformeaService(root / "informea", informea or InformeaOptions()),
+            **dict(discovered_services(root)),
         }
         self.stats = Stats()
         self.log_requests = log_requests
@@ -137,6 +143,28 @@ class Replica:
             response = text_response(500, "An exception occurred.")
         self.stats.record(request.path, response.status)
         return response
+
+
+def discovered_services(root: Path):
+    """(source_system, service) for every replica module that defines ``SOURCE_SYSTEM`` and
+    ``make_service(snapshot_dir)``, so a new source plugs in without editing this file."""
+    for info in pkgutil.iter_modules(replica_package.__path__):
+        module = importlib.import_module(f"replica.{info.name}")
+        if hasattr(module, "SOURCE_SYSTEM") and hasattr(module, "make_service"):
+            yield module.SOURCE_SYSTEM, module.make_service(root / module.SOURCE_SYSTEM)
+
+
+def seed_inbox(snapshot_root: Path, inbox_root: Path) -> list[Path]:
+    """Copy every source's inbox fixtures (snapshots/<source>/inbox/*) into ``inbox_root/<source>/``,
+    as if a data officer had saved the e-mailed files there; files already there are kept."""
+    copied = []
+    for fixture in sorted(Path(snapshot_root).glob("*/inbox/*")):
+        target = Path(inbox_root) / fixture.parent.parent.name / fixture.name
+        if fixture.is_file() and not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(fixture, target)
+            copied.append(target)
+    return copied
 
 
 def under_prefix(path: str, prefix: str) -> bool:

@@ -13,7 +13,7 @@ class RequestInfo:
     path: str  # percent-decoded, without the query string
     query: dict[str, str]  # decoded query options in request order; a repeated name keeps its last value
     headers: dict[str, str]  # names lower-cased
-    base_url: str  # "http://host:port" as the client addressed the replica
+    base_url: str  # root written into links: the replica's public URL, or "http://<Host header>"
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """Country harmonizing: any code or name an upstream uses to ISO 3166-1 alpha-3.
 
 pycountry knows ISO codes and names; what it does not know (the EU, withdrawn codes,
-secretariats' own spellings) is a reviewed entry in mappings/country_overrides.csv. Nothing
-is guessed: what neither knows raises UnknownCountry, which callers quarantine.
+secretariats' own spellings) is a reviewed entry in mappings/countries/: common.csv for all
+sources, <source_system>.csv for codes only one source uses (CITES' XF, CMS' Party names).
+Nothing is guessed: what none of them knows raises UnknownCountry, which callers quarantine.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pycountry
 
-OVERRIDES = Path(__file__).parent / "mappings" / "country_overrides.csv"
+OVERRIDES = Path(__file__).parent / "mappings" / "countries"
 
 
 class UnknownCountry(LookupError):
@@ -21,21 +22,29 @@ class UnknownCountry(LookupError):
 
 
 @cache
-def overrides() -> dict[str, dict]:
-    """The reviewed overrides, keyed by upper-cased code or name."""
-    with OVERRIDES.open(encoding="utf-8") as f:
+def overrides(source: str = "common") -> dict[str, dict]:
+    """The reviewed overrides of ``source`` (common.csv for all), keyed by upper-cased code or name."""
+    path = OVERRIDES / f"{source}.csv"
+    if not path.exists():
+        return {}
+    with path.open(encoding="utf-8-sig") as f:
         return {row["code"].strip().upper(): row for row in csv.DictReader(f)}
 
 
 @cache
-def to_iso3(value: str) -> str:
-    """ISO 3166-1 alpha-3 for an ISO2/ISO3 code in any case, a name, or a reviewed override."""
+def to_iso3(value: str, source: str | None = None) -> str:
+    """ISO 3166-1 alpha-3 for an ISO2/ISO3 code in any case, a name, or a reviewed override
+    (the source's own first, then the common ones)."""
     text = (value or "").strip()
     if not text:
         raise UnknownCountry("empty country value")
     key = text.upper()
-    if key in overrides():
-        return overrides()[key]["iso3"]
+    for table in (overrides(source) if source else {}, overrides()):
+        if key in table:
+            row = table[key]
+            if not row["iso3"]:
+                raise UnknownCountry(f"{value!r} is not a country ({row['note']})")
+            return row["iso3"]
     found = _pycountry_lookup(key if len(key) <= 3 else text)
     if found is None:
         raise UnknownCountry(f"unknown country code or name {value!r}")

@@ -33,11 +33,13 @@ TREATIES = [
     ("cbd", "Convention on Biological Diversity", "Convention on Biological Diversity", "https://www.cbd.int",
      "Conservation of biological diversity, sustainable use of its components and fair sharing of benefits."),
     ("cites", "CITES", "Convention on International Trade in Endangered Species of Wild Fauna and Flora",
-     "https://cites.org", "Ensures that international trade in wild animals and plants does not threaten their survival."),
+     "https://cites.org",
+     "Ensures that international trade in wild animals and plants does not threaten their survival."),
     ("cms", "CMS", "Convention on the Conservation of Migratory Species of Wild Animals", "https://www.cms.int",
      "Conservation of migratory animals and their habitats across their range."),
-    ("ramsar", "Ramsar Convention", "Convention on Wetlands of International Importance especially as Waterfowl Habitat",
-     "https://www.ramsar.org", "Conservation and wise use of wetlands."),
+    ("ramsar", "Ramsar Convention",
+     "Convention on Wetlands of International Importance especially as Waterfowl Habitat", "https://www.ramsar.org",
+     "Conservation and wise use of wetlands."),
     ("whc", "World Heritage Convention", "Convention Concerning the Protection of the World Cultural and Natural "
      "Heritage", "https://whc.unesco.org", "Identification and protection of cultural and natural heritage."),
     ("unccd", "UNCCD", "United Nations Convention to Combat Desertification in Those Countries Experiencing Serious "
@@ -88,7 +90,8 @@ COUNTRIES = [Country(*row) for row in [
     ("IE", "IRL", "Ireland", "europe"), ("IT", "ITA", "Italy", "europe"), ("NL", "NLD", "Netherlands", "europe"),
     ("NO", "NOR", "Norway", "europe"), ("PL", "POL", "Poland", "europe"), ("PT", "PRT", "Portugal", "europe"),
     ("RO", "ROU", "Romania", "europe"), ("ES", "ESP", "Spain", "europe"), ("SE", "SWE", "Sweden", "europe"),
-    ("CH", "CHE", "Switzerland", "europe"), ("UA", "UKR", "Ukraine", "europe"), ("GB", "GBR", "United Kingdom", "europe"),
+    ("CH", "CHE", "Switzerland", "europe"), ("UA", "UKR", "Ukraine", "europe"),
+    ("GB", "GBR", "United Kingdom", "europe"),
     ("BD", "BGD", "Bangladesh", "asia"), ("KH", "KHM", "Cambodia", "asia"), ("CN", "CHN", "China", "asia"),
     ("IN", "IND", "India", "asia"), ("ID", "IDN", "Indonesia", "asia"), ("IR", "IRN", "Iran", "asia"),
     ("JP", "JPN", "Japan", "asia"), ("JO", "JOR", "Jordan", "asia"), ("KZ", "KAZ", "Kazakhstan", "asia"),
@@ -286,7 +289,8 @@ def ramsar_drafts(b: Builder) -> Iterator[Draft]:
         sectioned, unnumbered = {12: (2, 3), 13: (1, 2), 14: (0, 2)}[cop]
         chosen = b.pick(COUNTRIES, 13 + sectioned + unnumbered)
         for c in chosen[:13]:
-            yield Draft("ramsar", c, f"COP{cop} National Report: {c.name}", day_between(b.rng, first, last), f"cop{cop}")
+            title = f"COP{cop} National Report: {c.name}"
+            yield Draft("ramsar", c, title, day_between(b.rng, first, last), f"cop{cop}")
         for c in chosen[13:13 + sectioned]:
             submitted = day_between(b.rng, first, last)
             for section in range(1, b.rng.randint(3, 4) + 1):
@@ -306,7 +310,8 @@ def national_plan_drafts(b: Builder) -> Iterator[Draft]:
             start, end = b.rng.choice(periods)
             title = f"{c.name} National Biodiversity Strategy and Action Plan ({start}-{end})"
             yield Draft("cbd", c, title, day_between(b.rng, first, last), f"nbsap{start}", "nbsap")
-    for prefix, first, last in [("", date(2004, 3, 1), date(2010, 12, 31)), ("Updated ", date(2014, 1, 1), date(2023, 6, 30))]:
+    nip_rounds = [("", date(2004, 3, 1), date(2010, 12, 31)), ("Updated ", date(2014, 1, 1), date(2023, 6, 30))]
+    for prefix, first, last in nip_rounds:
         for c in b.pick(COUNTRIES, 12):
             title = f"{prefix}National Implementation Plan for the Stockholm Convention - {c.name}"
             yield Draft("stockholm", c, title, day_between(b.rng, first, last), f"nip{first.year}", "nip")
@@ -384,9 +389,9 @@ def with_brs_fields(records: list[Record]) -> None:
     """Half of the NIPs come from the BRS WCF feed: protocolVersion and a UN document number (§5.4a)."""
     nips = [r for r in records if r.get("type") == "nip"]
     for number, record in enumerate(nips[::2], start=1):
-        name = record["title"]["results" if isinstance(record["title"], dict) else 0]
-        english = (name[0] if isinstance(name, list) else name)["value"].rsplit(" - ", 1)[-1]
-        record.update(protocolVersion=1, brs_unnumber=f"UNEP/POPS/NIP/{english.replace(' ', '')}/{number}")
+        titles = record["title"]["results"] if isinstance(record["title"], dict) else record["title"]
+        country_name = titles[0]["value"].rsplit(" - ", 1)[-1]
+        record.update(protocolVersion=1, brs_unnumber=f"UNEP/POPS/NIP/{country_name.replace(' ', '')}/{number}")
 
 
 def with_null_updated(b: Builder, records: list[Record], k: int) -> None:
