@@ -8,6 +8,9 @@ Great Expectations, and only then published by switching `current` (write-audit-
 * **Schedule**: 02:00 UTC, no catch-up, one run at a time.
 * **Params**: `sources` (which sources to run), `countries` (ISO3 codes) and `cycles`
   (e.g. `cbd:NR7`) restrict the release to a slice; empty means everything.
+  A release is all-or-nothing: if a source fails, nothing is published, unless
+  `allow_partial` is set, which publishes the others and flags the release as partial,
+  naming the failed sources in its manifest.
 * **Outputs**: `$MEA_DATA_DIR/releases/<id>/` (Parquet, CSV, DuckDB, Excel, manifest.json),
   `$MEA_DATA_DIR/current`, `$MEA_DATA_DIR/mea.duckdb`; the Asset `mea_release` on publish.
 * **Base URLs**: `MEA_<SOURCE>_URL`, else the Airflow connection (`informea_api`), else production.
@@ -42,10 +45,11 @@ RELEASE = Asset(name="mea_release", uri="mea://release/current")
         "sources": Param(list(SOURCES), type="array", description="Source systems to run."),
         "countries": Param([], type="array", description="ISO3 codes to publish; empty = all."),
         "cycles": Param([], type="array", description="Report cycles to publish, e.g. cbd:NR7; empty = all."),
+        "allow_partial": Param(False, type="boolean", description="Publish without the sources that failed."),
     },
 )
 def mea_reporting_nightly():
-    parts = [source_chain(source) for source in SOURCES]
+    parts = {source: source_chain(source) for source in SOURCES}
     release = build_release(parts)
     publish_release(audit_release(release))
 
@@ -72,10 +76,16 @@ def source_chain(source: str):
     return harmonize(stage(extract()))
 
 
-@task
-def build_release(parts: list[str | None]) -> str:
-    from outputs.release import build_release as build
-    return str(build([p for p in parts if p], _params(), _run_id()))
+@task(trigger_rule="all_done")
+def build_release(parts: dict[str, str | None]) -> str:
+    from outputs.release import build_release as build, failed_sources
+    params = _params()
+    failed = failed_sources(parts, params)
+    if failed and not params["allow_partial"]:
+        from airflow.sdk.exceptions import AirflowFailException
+        raise AirflowFailException(f"sources failed: {', '.join(failed)}; nothing is published "
+                                   "(trigger with allow_partial=true to publish the others as a partial release)")
+    return str(build([p for p in parts.values() if p], params, _run_id(), failed))
 
 
 @task
@@ -98,7 +108,8 @@ def publish_release(release_dir: str) -> str:
 
 def _params() -> dict:
     params = get_current_context()["params"]
-    return {k: list(params.get(k) or []) for k in ("sources", "countries", "cycles")}
+    lists = {k: list(params.get(k) or []) for k in ("sources", "countries", "cycles")}
+    return {**lists, "allow_partial": bool(params.get("allow_partial"))}
 
 
 def _run_id() -> str:

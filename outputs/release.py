@@ -17,22 +17,37 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+import yaml
 
 from outputs import contracts
 from outputs.paths import REPO_ROOT, current_release, data_dir
 from outputs.workbook import write_workbook
 from transforms.catalogue import indicators_table
 from transforms.countries import countries_table
+from transforms.observations import NATURAL_KEY
 
 CROSSWALKS = REPO_ROOT / "transforms" / "mappings" / "crosswalk"
+PRECEDENCE = REPO_ROOT / "transforms" / "mappings" / "source_precedence.yaml"
 
 #: tables built here from reference data or from the other tables; sources contribute the rest
 CENTRAL_TABLES = ("countries", "indicators", "crosswalk", "coverage", "synergy_matrix")
 
 
-def build_release(parts_dirs: list[str], params: dict, run_id: str) -> Path:
-    """Consolidate the parts of every source into a new release folder; return it."""
+def failed_sources(parts: dict[str, str | None], params: dict) -> list[str]:
+    """Selected sources whose chain produced no parts (a task failed or was skipped upstream)."""
+    selected = params.get("sources") or list(parts)
+    return sorted(s for s, part in parts.items() if s in selected and part is None)
+
+
+def build_release(parts_dirs: list[str], params: dict, run_id: str, failed: list[str] = ()) -> Path:
+    """Consolidate the parts of every source into a new release folder; return it.
+
+    ``failed`` names sources that failed in a run that allowed a partial release; the
+    manifest flags the release as partial and names them.
+    """
     tables = consolidate([Path(p) for p in parts_dirs])
+    tables["observations"], superseded = resolve_overlaps(tables["observations"])
+    tables["quarantine"] = pd.concat([tables["quarantine"], superseded], ignore_index=True)
     previous = current_release()
     tables["quarantine"] = carry_first_seen(tables["quarantine"], previous)
     tables["coverage"] = coverage(tables["report_submissions"])
@@ -55,6 +70,8 @@ def build_release(parts_dirs: list[str], params: dict, run_id: str) -> Path:
         "run_id": run_id,
         "code_version": code_version(),
         "params": params,
+        "partial": bool(failed),
+        "failed_sources": list(failed),
         "inputs": inputs_of(parts_dirs),
         "tables": {name: {"rows": t.num_rows, "sha256": content[name], "files": [f"{name}.parquet", f"{name}.csv"]}
                    for name, t in arrow.items()},
@@ -75,6 +92,27 @@ def consolidate(parts_dirs: list[Path]) -> dict[str, pd.DataFrame]:
         columns = list(contracts.contracts()[name]["columns"])
         tables[name] = pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
     return tables
+
+
+def resolve_overlaps(observations: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One row per natural key across sources, by the reviewed source precedence; the rows
+    that lose go to quarantine naming the source that won."""
+    order = yaml.safe_load(PRECEDENCE.read_text())["observations"]
+    rank = observations["source_system"].map({s: i for i, s in enumerate(order)}).fillna(len(order))
+    ranked = observations.assign(_rank=rank).sort_values(NATURAL_KEY + ["_rank"], kind="stable")
+    losers = ranked.duplicated(NATURAL_KEY, keep="first")
+    winners = ranked[~losers].set_index(NATURAL_KEY)["source_system"]
+    lost = ranked[losers]
+    quarantined = pd.DataFrame({
+        "source_system": lost["source_system"], "entity": "observations",
+        "source_record_id": lost["source_record_id"], "field": lost["source_field"],
+        "value": lost["value_num"].astype(str).where(lost["value_num"].notna(), lost["value_code"]),
+        "reason": [f"superseded by {winners[tuple(k)]} for the same {'/'.join(map(str, k))}"
+                   for k in lost[NATURAL_KEY].itertuples(index=False)],
+        "raw_sha256": lost["raw_sha256"], "source_url": lost["source_url"],
+        "first_seen": lost["retrieved_at"], "last_seen": lost["retrieved_at"],
+    })
+    return ranked[~losers].drop(columns="_rank").reset_index(drop=True), quarantined
 
 
 def carry_first_seen(quarantine: pd.DataFrame, previous: Path | None) -> pd.DataFrame:

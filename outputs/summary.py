@@ -19,6 +19,8 @@ def summary_text() -> str:
         f"audit       {'passed' if audit.get('success') else 'FAILED'}: {audit.get('expectations')} expectations "
         f"in {audit.get('suites')} suites",
         f"change      {'changed' if m['diff']['changed'] else 'no change'} against {m['diff']['previous_release']}",
+        *([f"PARTIAL     published without the failed sources: {', '.join(m['failed_sources'])}"]
+          if m.get("partial") else []),
         "rows        " + ", ".join(f"{name} {t['rows']}" for name, t in m["tables"].items()),
         f"quarantine  {m['quarantine']['rows']} rows: " + ", ".join(
             f"{k} {n}" for k, n in sorted(m["quarantine"]["by_source_and_field"].items())),

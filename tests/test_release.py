@@ -106,3 +106,32 @@ def test_informea_golden_output(published, table):
     actual = sorted_csv(pd.read_parquet(published / f"{table}.parquet"))
     golden = GOLDEN / f"{table}.csv"
     assert actual == golden.read_text(encoding="utf-8"), f"regenerate with tests/update_golden.py after review"
+
+
+def test_failed_sources_are_the_selected_ones_without_parts():
+    from outputs.release import failed_sources
+
+    parts = {"informea": "/x/parts", "cbd-chm": None, "sdg-api": None}
+    assert failed_sources(parts, {"sources": []}) == ["cbd-chm", "sdg-api"]
+    assert failed_sources(parts, {"sources": ["informea", "sdg-api"]}) == ["sdg-api"]
+
+
+def test_partial_release_is_flagged_with_the_failed_sources(data_dir, informea_url):
+    params = {**ALL, "allow_partial": True}
+    release = build_release(harmonized_parts("partial", params), params, "partial", ["cbd-chm"])
+    manifest = read_manifest(release)
+    assert manifest["partial"] is True and manifest["failed_sources"] == ["cbd-chm"]
+
+
+def test_overlapping_sources_keep_the_preferred_one_and_quarantine_the_other():
+    from outputs.release import resolve_overlaps
+
+    row = {"country_iso3": "KEN", "convention": "cbd", "report_cycle": "cbd:NR7", "indicator_code": "GBF-3.1",
+           "year": 2024, "disaggregation": "_T", "value_num": 17.0, "value_code": None, "source_field": "value",
+           "source_record_id": "r1", "raw_sha256": "a" * 64, "source_url": "u", "retrieved_at": "2026-11-28T00:00:00+00:00"}
+    frame = pd.DataFrame([{**row, "source_system": "cbd-ort-excel", "value_num": 16.5},
+                          {**row, "source_system": "cbd-chm"}])
+    kept, quarantined = resolve_overlaps(frame)
+    assert kept["source_system"].tolist() == ["cbd-chm"] and kept["value_num"].tolist() == [17.0]
+    assert quarantined["source_system"].tolist() == ["cbd-ort-excel"]
+    assert quarantined["reason"].item().startswith("superseded by cbd-chm")
