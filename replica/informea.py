@@ -162,6 +162,7 @@ def updated_test(op: str, when: str) -> Callable[[Record], bool]:
 
 
 def equals_test(name: str, value: str) -> Callable[[Record], bool]:
+    """Exact, case-sensitive string equality (`country eq 'al'` does not match "AL")."""
     return lambda record: record.get(name) == value
 
 
@@ -180,12 +181,14 @@ def order_rows(entity_set: EntitySet, rows: list[Record], orderby: str) -> list[
 
 
 def sort_key(entity_set: EntitySet, name: str) -> Callable[[Record], Any]:
+    """The sort value of a property: epoch ms for dates (None when unparseable), else the stored value."""
     if entity_set.properties[name] == DATETIME:
         return lambda record: date_ms(record.get(name))
     return lambda record: record.get(name)
 
 
 def sort_nulls_last(rows: list[Record], key: Callable[[Record], Any], descending: bool) -> list[Record]:
+    """Stable sort on `key`, rows whose key is None last in either direction."""
     present = [row for row in rows if key(row) is not None]
     missing = [row for row in rows if key(row) is None]
     return sorted(present, key=key, reverse=descending) + missing
@@ -225,6 +228,7 @@ def metadata_xml() -> bytes:
 
 
 def entity_type(name: str, properties: dict[str, str], navigations: str) -> str:
+    """One EDMX EntityType; the first property is the key."""
     key = next(iter(properties))
     props = "".join(
         f'<Property Name="{prop}" Type="{edm}" Nullable="{str(prop != key).lower()}"/>'

@@ -46,6 +46,7 @@ class Stats:
         self._counts: Counter[tuple[str, int]] = Counter()
 
     def record(self, path: str, status: int) -> None:
+        """Count one response sent."""
         with self._lock:
             self._counts[path, status] += 1
 
@@ -95,7 +96,8 @@ class Replica:
         if self._server is not None:
             raise RuntimeError("replica already started")
         self._server = _Server(("127.0.0.1", self._port), _Handler, self)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="replica", daemon=True)
+        # A short poll interval makes stop() quick; tests start and stop a replica many times.
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="replica", daemon=True)
         self._thread.start()
         return self
 
@@ -168,6 +170,7 @@ def seed_inbox(snapshot_root: Path, inbox_root: Path) -> list[Path]:
 
 
 def under_prefix(path: str, prefix: str) -> bool:
+    """Whether `path` is the prefix itself or below it."""
     return path == prefix or path.startswith(prefix + "/")
 
 

@@ -139,16 +139,19 @@ class Draft:
 
 
 def epoch_ms(moment: date | datetime) -> int:
+    """Milliseconds since 1970 UTC; a date means its midnight UTC (2.7.0 stores submission date-only, §3.1)."""
     if not isinstance(moment, datetime):
         moment = datetime(moment.year, moment.month, moment.day, tzinfo=timezone.utc)
     return calendar.timegm(moment.utctimetuple()) * 1000
 
 
 def odata_date(moment: date | datetime, offset: str = "") -> str:
+    """The OData v2 JSON form `/Date(ms)/`, with an optional `+hhmm`/`-hhmm` suffix."""
     return f"/Date({epoch_ms(moment)}{offset})/"
 
 
 def random_uuid(rng: random.Random) -> str:
+    """A version-4 UUID drawn from the seeded generator."""
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
@@ -158,10 +161,12 @@ def special_uuid(name: str) -> str:
 
 
 def treaty_uuid(treaty: str) -> str:
+    """The treaty node UUID (`Treaties.UUID`, `treatyUUID` on records), stable per treaty id."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"https://www.informea.org/treaties/{treaty}"))
 
 
 def day_between(rng: random.Random, first: date, last: date) -> date:
+    """A random day in [first, last]."""
     return first + timedelta(days=rng.randrange((last - first).days + 1))
 
 
@@ -172,6 +177,7 @@ class Builder:
         self.rng = random.Random(seed)
 
     def pick(self, eligible: Iterable[Country], k: int, exclude: Iterable[str] = ()) -> list[Country]:
+        """k distinct countries, in a draw that does not depend on the order of `eligible`."""
         pool = sorted((c for c in eligible if c.iso2 not in set(exclude)), key=lambda c: c.iso2)
         return self.rng.sample(pool, k)
 
@@ -209,12 +215,14 @@ class Builder:
         return country.iso3 if roll < 0.1 else country.iso2.lower()
 
     def titles(self, rid: str, titles: list[tuple[str, str]], cbd_style: bool) -> Any:
+        """The `title` navigation value: central `{"results": [...]}` rows, or a CBD-style bare list."""
         if cbd_style:
             return [{"__metadata": {"type": "LocalizableString"}, "language": lang, "value": value}
                     for lang, value in titles]
         return {"results": [{"Id": f"{rid}-{lang}", "language": lang, "value": value} for lang, value in titles]}
 
     def files(self, rid: str, draft: Draft, cbd_style: bool) -> Any:
+        """The `files` navigation value: 0-3 PDFs, English first."""
         rng = self.rng
         languages = ["en"] + rng.sample(["fr", "es", "ar", "ru"], 2)
         files = []
@@ -401,6 +409,7 @@ def with_null_updated(b: Builder, records: list[Record], k: int) -> None:
 
 
 def treaty_records() -> list[Record]:
+    """The Treaties set, one record per row of TREATIES."""
     return [
         {"id": tid, "UUID": treaty_uuid(tid), "url": f"https://www.informea.org/treaties/{tid}", "titleEnglish": title,
          "officialNameEnglish": official, "treatyWebsiteURL": website,
@@ -424,6 +433,7 @@ def build(seed: int = SEED) -> dict[str, list[Record]]:
 
 
 def write(sets: dict[str, list[Record]], out: Path) -> None:
+    """Pretty-printed, key-sorted, UTF-8 JSON arrays: stable diffs and byte-for-byte rebuilds."""
     out.mkdir(parents=True, exist_ok=True)
     for name, records in sets.items():
         text = json.dumps(records, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
