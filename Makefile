@@ -16,7 +16,7 @@ export AIRFLOW__LOGGING__LOGGING_LEVEL := WARNING
 export GX_ANALYTICS_ENABLED := false
 export TQDM_DISABLE := 1
 
-.PHONY: setup run test clean
+.PHONY: setup run test releases rollback clean
 setup: .venv/.synced .airflow/.migrated
 
 .venv/.synced: pyproject.toml uv.lock
@@ -35,6 +35,13 @@ run: setup
 
 test: setup
 	$(RUN) pytest
+
+releases: setup
+	$(RUN) python -m outputs.history list
+
+rollback: setup
+	@test -n "$(RELEASE)" || { echo "usage: make rollback RELEASE=<release_id> (see make releases)"; exit 2; }
+	$(RUN) python -m outputs.history rollback $(RELEASE)
 
 clean:
 	rm -rf .airflow var

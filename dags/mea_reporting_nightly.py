@@ -99,10 +99,13 @@ def audit_release(release_dir: str) -> str:
 def publish_release(release_dir: str) -> str:
     import logging
 
+    from outputs.history import prune
     from outputs.publish import publish
     from outputs.summary import summary_text
     release_id = publish(release_dir)
-    logging.getLogger(__name__).info("published\n%s", summary_text())
+    log = logging.getLogger(__name__)
+    log.info("published\n%s", summary_text())
+    log.info("pruned old releases: %s", prune() or "none")
     return release_id
 
 

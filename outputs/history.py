@@ -1,0 +1,84 @@
+"""Release history for data officers: list releases with their diffs, roll back, prune.
+
+``python -m outputs.history list`` | ``rollback <release_id>`` | ``prune [--keep N]``
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from outputs.paths import current_release, data_dir
+from outputs.publish import data_folder_lock, point_current_at, require_passing_audit
+
+DEFAULT_KEEP = 10
+
+
+def releases() -> list[Path]:
+    """Every complete release folder, oldest first (ids start with their UTC timestamp)."""
+    folder = data_dir() / "releases"
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if not p.name.endswith(".partial") and (p / "manifest.json").exists())
+
+
+def describe(folder: Path, live: Path | None) -> str:
+    """One line per release: id, live marker, audit, partial, observations and the diff."""
+    m = json.loads((folder / "manifest.json").read_text())
+    diff = m["diff"]
+    changes = ", ".join(f"{t} +{d['added']} -{d['removed']} ~{d['changed']}"
+                        for t, d in sorted(diff["tables"].items()) if any(d.values())) or "no change"
+    audit = m.get("audit", {}).get("success")
+    state = "passed" if audit else ("FAILED" if audit is False else "not audited")
+    return (f"{'*' if folder == live else ' '} {m['release_id']}  audit {state}"
+            f"{'  PARTIAL' if m.get('partial') else ''}  observations {m['tables']['observations']['rows']}"
+            f"  vs {diff['previous_release']}: {changes if diff['previous_release'] else 'first release'}")
+
+
+def rollback(release_id: str) -> str:
+    """Make an earlier audited release live again (``current`` and ``mea.duckdb`` in one switch)."""
+    folder = data_dir() / "releases" / release_id
+    if not (folder / "manifest.json").exists():
+        raise FileNotFoundError(f"no release {release_id} in {folder.parent}")
+    require_passing_audit(folder)
+    with data_folder_lock():
+        point_current_at(release_id)
+    return release_id
+
+
+def prune(keep: int | None = None) -> list[str]:
+    """Delete all but the newest ``keep`` releases (never the live one); return what went."""
+    keep = keep if keep is not None else int(os.environ.get("MEA_KEEP_RELEASES", DEFAULT_KEEP))
+    with data_folder_lock():
+        live = current_release()
+        old = [p for p in releases()[:-keep or None] if p != live] if keep > 0 else []
+        for folder in old:
+            shutil.rmtree(folder)
+    return [p.name for p in old]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m outputs.history", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("list", help="list releases, newest last, * = live")
+    back = commands.add_parser("rollback", help="make an earlier release live")
+    back.add_argument("release_id")
+    trim = commands.add_parser("prune", help="delete old releases")
+    trim.add_argument("--keep", type=int, default=None)
+    args = parser.parse_args(argv)
+    if args.command == "list":
+        live = current_release()
+        for folder in releases():
+            print(describe(folder, live))
+    elif args.command == "rollback":
+        print(f"current -> {rollback(args.release_id)}")
+    else:
+        print("pruned: " + (", ".join(prune(args.keep)) or "nothing"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

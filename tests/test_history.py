@@ -1,0 +1,50 @@
+"""Release history: listing, rollback (DuckDB included), pruning, and publishing over a moved current."""
+import duckdb
+import pytest
+
+from outputs.history import describe, prune, releases, rollback
+from outputs.publish import CurrentMoved, publish
+from outputs.release import build_release
+from outputs.audit import audit_release
+from pipeline_helpers import ALL, harmonized_parts, run_pipeline
+
+
+def live(data_dir):
+    return (data_dir / "current").resolve().name
+
+
+def test_rollback_switches_current_and_duckdb(data_dir, informea_url):
+    first = run_pipeline("one")
+    second = run_pipeline("two")
+    assert live(data_dir) == second.name
+    rollback(first.name)
+    assert live(data_dir) == first.name
+    assert (data_dir / "mea.duckdb").resolve() == first / "mea.duckdb"
+    with duckdb.connect(str(data_dir / "mea.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*) from observations").fetchone()[0] > 0
+    lines = [describe(f, (data_dir / "current").resolve()) for f in releases()]
+    assert lines[0].startswith(f"* {first.name}") and "first release" in lines[0]
+    assert lines[1].startswith(f"  {second.name}") and lines[1].endswith("no change")
+
+
+def test_rollback_refuses_an_unknown_release(data_dir):
+    with pytest.raises(FileNotFoundError):
+        rollback("20200101T000000Z-deadbeef")
+
+
+def test_prune_keeps_the_newest_and_the_live_one(data_dir, informea_url):
+    made = [run_pipeline(f"r{i}") for i in range(3)]
+    rollback(made[0].name)
+    gone = prune(keep=1)
+    assert gone == [made[1].name]
+    assert [p.name for p in releases()] == [made[0].name, made[2].name]
+
+
+def test_a_release_built_before_another_publish_is_refused(data_dir, informea_url):
+    run_pipeline("base")
+    stale = build_release(harmonized_parts("stale"), ALL, "stale")
+    audit_release(stale)
+    newer = run_pipeline("newer")
+    with pytest.raises(CurrentMoved):
+        publish(stale)
+    assert live(data_dir) == newer.name
