@@ -23,7 +23,7 @@ from datetime import datetime, timedelta, timezone
 
 from airflow.sdk import Asset, Param, dag, get_current_context, task
 
-SOURCES = ("informea",)
+SOURCES = ("informea", "cbd-chm", "cbd-ort-excel", "cites-trade", "sdg-api")
 RELEASE = Asset(name="mea_release", uri="mea://release/current")
 
 

@@ -14,8 +14,8 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 
 from extractors import http
-from extractors.landing import land
-from extractors.sources import base_url, get_source
+from extractors.fetch import fetch_json, with_validators
+from extractors.sources import base_url
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +36,11 @@ def extract(data_dir: Path, run_dir: Path, session: requests.Session | None = No
             url: str | None = None, page_size: int = PAGE_SIZE) -> Path:
     """Fetch every entity set into raw landing; return the path of the run's fetch log."""
     url = (url or base_url(SOURCE)).rstrip("/")
-    session = session or http.make_session()
+    session = with_validators(session or http.make_session(), data_dir, SOURCE)
     fetch_log = {"source_system": SOURCE, "base_url": url, "entities": {}}
     for entity, navs in ENTITY_SETS.items():
         fetch_log["entities"][entity] = fetch_entity_set(session, url, entity, navs, Path(data_dir), page_size)
+    session.validators.save()
     out = Path(run_dir) / SOURCE / "fetch.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(fetch_log, indent=1, sort_keys=True))
@@ -55,7 +56,7 @@ def fetch_entity_set(session, service_url: str, entity: str, navs: tuple[str, ..
               "$top": page_size, "$skip": 0}
     previous_keys = None
     for _ in range(MAX_PAGES):
-        payload, page = _get_json(session, request_url, params, data_dir, entity)
+        payload, page = fetch_json(session, SOURCE, request_url, params, data_dir, entity)
         records, next_link = unwrap_collection(payload, request_url)
         keys = page_keys(records)
         if keys and keys == previous_keys:
@@ -127,7 +128,7 @@ def resolve_deferred(session, service_url: str, records: list[dict], navs, data_
                 continue  # staging quarantines the record with the field named
             if isinstance(value, str):
                 url = rebase(value, service_url)
-                _, page = _get_json(session, url, {"$format": "json"}, data_dir, f"{entity}-{nav}")
+                _, page = fetch_json(session, SOURCE, url, {"$format": "json"}, data_dir, f"{entity}-{nav}")
                 resolved[deferred_key(value)] = page
     return resolved
 
@@ -153,18 +154,3 @@ def rebase(link: str, service_url: str) -> str:
 
 def page_keys(records: list[dict]) -> tuple:
     return tuple(r.get("id") if isinstance(r, dict) else None for r in records)
-
-
-def _get_json(session, url: str, params: dict | None, data_dir: Path, entity: str):
-    """GET, land the bytes, parse JSON; a body that is not JSON fails naming the URL."""
-    response = http.get(session, SOURCE, url, params=params, headers={"Accept": "application/json"})
-    landed = land(data_dir, SOURCE, entity, response.content, url=response.url, params=params,
-                  status=response.status_code, headers=response.headers, terms=get_source(SOURCE).terms)
-    try:
-        payload = json.loads(response.content)
-    except ValueError as exc:
-        snippet = response.content[:120].decode("utf-8", "replace")
-        raise http.UpstreamError(SOURCE, response.url, f"response is not JSON ({exc}); body starts {snippet!r}") from exc
-    page = {"url": response.url, "first_url": landed.url, "raw_path": str(landed.path.relative_to(data_dir)),
-            "sha256": landed.sha256, "retrieved_at": landed.retrieved_at, "status": response.status_code}
-    return payload, page

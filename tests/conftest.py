@@ -36,11 +36,15 @@ def replica():
 
 
 @pytest.fixture
-def informea_url(replica, monkeypatch) -> str:
-    """MEA_INFORMEA_URL pointed at the replica."""
-    url = replica.source_urls()["informea"]
-    monkeypatch.setenv("MEA_INFORMEA_URL", url)
-    return url
+def upstream(replica, data_dir, monkeypatch):
+    """Every source pointed at the replica (MEA_<SOURCE>_URL) and its inbox fixtures in the data folder."""
+    from extractors.sources import url_env_var
+    from replica.server import seed_inbox
+
+    for source, url in replica.source_urls().items():
+        monkeypatch.setenv(url_env_var(source), url)
+    seed_inbox(replica.snapshot_root, data_dir / "inbox")
+    return replica
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from outputs.publish import publish
 from outputs.release import build_release
 from transforms.pipeline import harmonize_source, stage_source
 
-ALL = {"sources": ["informea"], "countries": [], "cycles": [], "allow_partial": False}
+ALL = {"sources": ["informea", "cbd-chm", "cbd-ort-excel", "cites-trade", "sdg-api"], "countries": [], "cycles": [], "allow_partial": False}
 
 
 def harmonized_parts(run_id: str, params: dict = ALL) -> list[str]:

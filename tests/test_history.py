@@ -13,7 +13,7 @@ def live(data_dir):
     return (data_dir / "current").resolve().name
 
 
-def test_rollback_switches_current_and_duckdb(data_dir, informea_url):
+def test_rollback_switches_current_and_duckdb(data_dir, upstream):
     first = run_pipeline("one")
     second = run_pipeline("two")
     assert live(data_dir) == second.name
@@ -32,7 +32,7 @@ def test_rollback_refuses_an_unknown_release(data_dir):
         rollback("20200101T000000Z-deadbeef")
 
 
-def test_prune_keeps_the_newest_and_the_live_one(data_dir, informea_url):
+def test_prune_keeps_the_newest_and_the_live_one(data_dir, upstream):
     made = [run_pipeline(f"r{i}") for i in range(3)]
     rollback(made[0].name)
     gone = prune(keep=1)
@@ -40,7 +40,7 @@ def test_prune_keeps_the_newest_and_the_live_one(data_dir, informea_url):
     assert [p.name for p in releases()] == [made[0].name, made[2].name]
 
 
-def test_a_release_built_before_another_publish_is_refused(data_dir, informea_url):
+def test_a_release_built_before_another_publish_is_refused(data_dir, upstream):
     run_pipeline("base")
     stale = build_release(harmonized_parts("stale"), ALL, "stale")
     audit_release(stale)

@@ -147,3 +147,15 @@ def test_landing_is_content_addressed_and_never_rewritten(tmp_path):
     meta = json.loads(first.path.with_name(f"{first.sha256}.meta.json").read_text())
     assert meta["url"] == "http://x/a" and meta["etag"] == '"1"' and meta["terms"] == "t"
     assert first.path.read_bytes() == b'{"d": []}'
+
+
+def test_unchanged_upstream_is_not_downloaded_again(tmp_path, replica):
+    url = replica.source_urls()["informea"]
+    first = json.loads(extract(tmp_path / "var", tmp_path / "run1", url=url).read_text())
+    requests_before = replica.stats.count()
+    second = json.loads(extract(tmp_path / "var", tmp_path / "run2", url=url).read_text())
+    assert replica.stats.count(status=304) == replica.stats.count() - requests_before > 0
+    assert replica.stats.count(status=200) == requests_before  # nothing new came over the wire
+    pages = lambda log: [(p["sha256"], p["raw_path"]) for e in log["entities"].values() for p in e["pages"]]
+    assert pages(second) == pages(first)
+    assert {p["status"] for e in second["entities"].values() for p in e["pages"]} == {304}

@@ -13,7 +13,7 @@ DAGS = Path(__file__).resolve().parents[1] / "dags"
 
 
 @pytest.mark.e2e
-def test_nightly_dag_publishes_an_audited_release(data_dir, informea_url, replica):
+def test_nightly_dag_publishes_an_audited_release(data_dir, upstream, replica):
     dag = DagBag(dag_folder=str(DAGS)).get_dag("mea_reporting_nightly")
     run = dag.test(logical_date=datetime(2026, 11, 28, 2, tzinfo=timezone.utc))
     assert run.state == "success"
@@ -28,8 +28,9 @@ def test_nightly_dag_publishes_an_audited_release(data_dir, informea_url, replic
     assert rows["quarantine"] >= 12
 
     obs = pd.read_parquet(current / "observations.parquet")
-    assert set(obs["indicator_code"]) == {"SYN-NR-SUBMITTED", "SYN-NAP-SUBMITTED"}
-    landed = {p.stem for p in (data_dir / "raw" / "informea").rglob("*.json") if not p.name.endswith(".meta.json")}
+    assert {"SYN-NR-SUBMITTED", "SYN-NAP-SUBMITTED"} <= set(obs["indicator_code"])
+    assert set(obs["source_system"]) == set(dag.params["sources"])
+    landed = {p.name.split(".")[0] for p in (data_dir / "raw").rglob("*.*") if not p.name.endswith(".meta.json")}
     assert set(obs["raw_sha256"]) <= landed
     with duckdb.connect(str(data_dir / "mea.duckdb"), read_only=True) as con:
         assert con.execute("select count(*) from observations").fetchone()[0] == len(obs)

@@ -12,7 +12,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from replica.server import Replica  # noqa: E402
+from extractors.sources import url_env_var  # noqa: E402
+from replica.server import Replica, seed_inbox  # noqa: E402
 
 
 def main() -> None:
@@ -21,10 +22,12 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp, Replica() as replica:
         os.environ["MEA_DATA_DIR"] = tmp
-        os.environ["MEA_INFORMEA_URL"] = replica.source_urls()["informea"]
+        for source, url in replica.source_urls().items():
+            os.environ[url_env_var(source)] = url
+        seed_inbox(replica.snapshot_root, Path(tmp) / "inbox")
         release = run_pipeline("golden")
         GOLDEN.mkdir(parents=True, exist_ok=True)
-        for table in ("observations", "report_submissions", "coverage", "conventions", "quarantine"):
+        for table in ("observations", "report_submissions", "conventions", "quarantine"):
             (GOLDEN / f"{table}.csv").write_text(sorted_csv(pd.read_parquet(release / f"{table}.parquet")),
                                                  encoding="utf-8")
             print(f"wrote {GOLDEN / table}.csv")

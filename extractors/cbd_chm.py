@@ -1,0 +1,107 @@
+"""CBD Clearing-House / Online Reporting Tool client: Solr index, documents and thesaurus to raw landing.
+
+Pages the Solr index (``/api/v2013/index``) by ``start``/``rows`` until ``numFound`` for each
+schema, fetches the full document of every indexed record whose content staging needs, and the
+GBF thesaurus domains. Every response is landed byte for byte; the fetch log lists them.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import requests
+
+from extractors import http
+from extractors.fetch import fetch_json, with_validators
+from extractors.sources import base_url
+
+SOURCE = "cbd-chm"
+INDEX = "/api/v2013/index"
+#: schema -> whether staging needs the full document (the index doc is enough for reports)
+SCHEMAS = {
+    "nationalReport7": False,
+    "nationalReport6": False,
+    "nationalReport7IndicatorData": True,
+    "nationalReport7BinaryIndicatorData": True,
+    "nationalTarget7": True,
+    "nationalTarget7Mapping": True,
+}
+THESAURUS_DOMAINS = ("GBF-HEADLINE-INDICATORS", "GBF-BINARY-INDICATORS", "GBF-TARGETS")
+FIELDS = ("id,identifier_s,uniqueIdentifier_s,schema_s,government_s,government_EN_t,title_s,title_EN_s,url_ss,"
+          "createdDate_dt,updatedDate_dt,documentLinks_s")
+PAGE_SIZE = 100
+MAX_PAGES = 10_000
+
+
+def extract(data_dir: Path, run_dir: Path, session: requests.Session | None = None,
+            url: str | None = None, page_size: int = PAGE_SIZE) -> Path:
+    """Fetch every schema's index pages, their documents and the thesaurus; return the fetch log path."""
+    url = (url or base_url(SOURCE)).rstrip("/")
+    data_dir = Path(data_dir)
+    session = with_validators(session or http.make_session(), data_dir, SOURCE)
+    entities = {}
+    for schema, with_documents in SCHEMAS.items():
+        pages = fetch_index(session, url, schema, data_dir, page_size)
+        deferred = fetch_documents(session, url, schema, pages, data_dir) if with_documents else {}
+        entities[schema] = {"pages": pages, "deferred": deferred}
+    entities["thesaurus"] = {"pages": [fetch_thesaurus(session, url, d, data_dir) for d in THESAURUS_DOMAINS],
+                             "deferred": {}}
+    session.validators.save()
+    out = Path(run_dir) / SOURCE / "fetch.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"source_system": SOURCE, "base_url": url, "entities": entities}, indent=1,
+                              sort_keys=True))
+    return out
+
+
+def fetch_index(session, service_url: str, schema: str, data_dir: Path, page_size: int = PAGE_SIZE) -> list[dict]:
+    """Every page of the index for one schema, paged by start/rows until numFound."""
+    request_url = service_url + INDEX
+    params = {"q": f"schema_s:{schema} AND NOT version_s:*", "fl": FIELDS, "sort": "id asc", "start": 0,
+              "rows": page_size, "wt": "json"}
+    pages = []
+    for _ in range(MAX_PAGES):
+        payload, page = fetch_json(session, SOURCE, request_url, params, data_dir, schema)
+        num_found, docs = solr_docs(payload, page["url"])
+        page.update(records=len(docs), num_found=num_found)
+        pages.append(page)
+        seen = params["start"] + len(docs)
+        if seen >= num_found:
+            return pages
+        if not docs:
+            raise http.UpstreamError(SOURCE, page["url"], f"empty page at start={params['start']} before "
+                                                          f"numFound={num_found} was reached")
+        params = {**params, "start": seen}
+    raise http.UpstreamError(SOURCE, request_url, f"more than {MAX_PAGES} pages; refusing to go on")
+
+
+def solr_docs(payload, url: str) -> tuple[int, list[dict]]:
+    """``numFound`` and ``docs`` of a Solr response; any other shape fails naming the missing field."""
+    response = payload.get("response") if isinstance(payload, dict) else None
+    if not isinstance(response, dict):
+        raise http.UpstreamError(SOURCE, url, f"Solr response without 'response': {str(payload)[:200]!r}")
+    for field, kind in (("numFound", int), ("docs", list)):
+        if not isinstance(response.get(field), kind):
+            raise http.UpstreamError(SOURCE, url, f"Solr response without 'response.{field}'")
+    return response["numFound"], response["docs"]
+
+
+def fetch_documents(session, service_url: str, schema: str, pages: list[dict], data_dir: Path) -> dict:
+    """The landed document of every indexed record, as fetch-log pages keyed by uid."""
+    documents = {}
+    for page in pages:
+        _, docs = solr_docs(json.loads((data_dir / page["raw_path"]).read_bytes()), page["url"])
+        for doc in docs:
+            uid = doc.get("identifier_s")
+            if uid and uid not in documents:  # a doc without uid is quarantined by staging
+                _, documents[uid] = fetch_json(session, SOURCE, f"{service_url}/api/v2013/documents/{uid}", None,
+                                               data_dir, f"{schema}-documents")
+    return documents
+
+
+def fetch_thesaurus(session, service_url: str, domain: str, data_dir: Path) -> dict:
+    url = f"{service_url}/api/v2013/thesaurus/domains/{domain}/terms"
+    payload, page = fetch_json(session, SOURCE, url, None, data_dir, "thesaurus")
+    if not isinstance(payload, list):
+        raise http.UpstreamError(SOURCE, page["url"], f"thesaurus terms are not a JSON array: {str(payload)[:200]!r}")
+    return {**page, "domain": domain, "records": len(payload)}

@@ -1,0 +1,51 @@
+"""One JSON request, the same way for every source: conditional GET, raw landing, parse.
+
+The request is conditional when the session carries ``Validators`` (``with_validators``) and
+the same request was landed before; a 304 reuses that raw file instead of downloading it.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import requests
+
+from extractors import http
+from extractors.conditional import Validators
+from extractors.landing import land
+from extractors.sources import get_source
+
+
+def with_validators(session: requests.Session, data_dir: Path, source: str) -> requests.Session:
+    """Attach the source's stored validators to ``session``; call ``session.validators.save()`` at the end."""
+    session.validators = Validators(data_dir, source)
+    return session
+
+
+def fetch_json(session: requests.Session, source: str, url: str, params: dict | None, data_dir: Path,
+               entity: str) -> tuple[object, dict]:
+    """GET, land the bytes, parse JSON; returns the payload and its fetch-log page entry.
+
+    A body that is not JSON raises UpstreamError naming the source, the URL and the body's start.
+    """
+    validators = getattr(session, "validators", None)
+    key = Validators.key(url, params)
+    headers = {"Accept": "application/json", **(validators.request_headers(key) if validators else {})}
+    response = http.get(session, source, url, params=params, headers=headers)
+    if response.status_code == 304 and validators:
+        page = {"url": response.url, **validators.not_modified(key), "status": 304}
+        body = (Path(data_dir) / page["raw_path"]).read_bytes()
+    else:
+        body = response.content
+        landed = land(data_dir, source, entity, body, url=response.url, params=params,
+                      status=response.status_code, headers=response.headers, terms=get_source(source).terms)
+        page = {"url": response.url, "first_url": landed.url, "raw_path": str(landed.path.relative_to(data_dir)),
+                "sha256": landed.sha256, "retrieved_at": landed.retrieved_at, "status": response.status_code}
+        if validators:
+            validators.remember(key, response.headers, page)
+    try:
+        payload = json.loads(body)
+    except ValueError as exc:
+        snippet = body[:120].decode("utf-8", "replace")
+        raise http.UpstreamError(source, response.url, f"response is not JSON ({exc}); body starts {snippet!r}") from exc
+    return payload, page
