@@ -16,7 +16,7 @@ export AIRFLOW__LOGGING__LOGGING_LEVEL := WARNING
 export GX_ANALYTICS_ENABLED := false
 export TQDM_DISABLE := 1
 
-.PHONY: setup run test releases rollback clean
+.PHONY: setup run test releases rollback backfill reprocess clean
 setup: .venv/.synced .airflow/.migrated
 
 .venv/.synced: pyproject.toml uv.lock
@@ -42,6 +42,16 @@ releases: setup
 rollback: setup
 	@test -n "$(RELEASE)" || { echo "usage: make rollback RELEASE=<release_id> (see make releases)"; exit 2; }
 	$(RUN) python -m outputs.history rollback $(RELEASE)
+
+backfill: setup
+	@test -n "$(FROM)" -a -n "$(TO)" || { echo "usage: make backfill FROM=YYYY-MM-DD TO=YYYY-MM-DD"; exit 2; }
+	$(RUN) python -m replica exec -- python -m outputs.operate backfill $(FROM) $(TO)
+	@echo; $(RUN) python -m outputs.summary
+
+reprocess: setup
+	@test -n "$(SOURCES)" || { echo "usage: make reprocess SOURCES=cms-ors [CYCLES=cms:COP13] [COUNTRIES=KEN,TZA]"; exit 2; }
+	$(RUN) python -m outputs.operate reprocess --sources "$(SOURCES)" --countries "$(COUNTRIES)" --cycles "$(CYCLES)"
+	@echo; $(RUN) python -m outputs.summary
 
 clean:
 	rm -rf .airflow var

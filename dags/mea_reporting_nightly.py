@@ -6,11 +6,17 @@ harmonized in its own tasks; the parts are consolidated into a release folder, a
 Great Expectations, and only then published by switching `current` (write-audit-publish).
 
 * **Schedule**: 02:00 UTC, no catch-up, one run at a time.
-* **Params**: `sources` (which sources to run), `countries` (ISO3 codes) and `cycles`
-  (e.g. `cbd:NR7`) restrict the release to a slice; empty means everything.
-  A release is all-or-nothing: if a source fails, nothing is published, unless
-  `allow_partial` is set, which publishes the others and flags the release as partial,
-  naming the failed sources in its manifest.
+* **Params**: `sources`, `countries` (ISO3 codes) and `cycles` (e.g. `cms:COP13`) name the
+  slice the run rebuilds; every other slice of the live release is carried over unchanged.
+  `reprocess` rebuilds the slice from raw landing without downloading (`make reprocess`);
+  `full_refresh` ignores the cursors. A release is all-or-nothing: if a source fails, nothing
+  is published, unless `allow_partial` is set, which publishes the others and flags the
+  release as partial, naming the failed sources in its manifest.
+* **Incremental**: conditional requests everywhere; InforMEA also keeps a cursor on `updated`,
+  bounded by the run's data interval end, so each run of `make backfill` takes its interval's
+  changes. Cursors advance only when a release publishes.
+* **Alerts**: an on-failure callback and a summary after publish, in the log and through the
+  notifiers configured in `MEA_ALERTS` (outputs/alerts.py).
 * **Outputs**: `$MEA_DATA_DIR/releases/<id>/` (Parquet, CSV, DuckDB, Excel, manifest.json),
   `$MEA_DATA_DIR/current`, `$MEA_DATA_DIR/mea.duckdb`; the Asset `mea_release` on publish.
 * **Base URLs**: `MEA_<SOURCE>_URL`, else the Airflow connection (`informea_api`), else production.
@@ -23,7 +29,10 @@ from datetime import datetime, timedelta, timezone
 
 from airflow.sdk import Asset, Param, dag, get_current_context, task
 
-SOURCES = ("informea", "cbd-chm", "cbd-ort-excel", "cites-trade", "sdg-api")
+from extractors.sources import SOURCES as REGISTRY
+from outputs.alerts import on_failure
+
+SOURCES = tuple(REGISTRY)
 RELEASE = Asset(name="mea_release", uri="mea://release/current")
 
 
@@ -40,12 +49,15 @@ RELEASE = Asset(name="mea_release", uri="mea://release/current")
         "retry_delay": timedelta(minutes=2),
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(minutes=30),
+        "on_failure_callback": on_failure,
     },
     params={
         "sources": Param(list(SOURCES), type="array", description="Source systems to run."),
-        "countries": Param([], type="array", description="ISO3 codes to publish; empty = all."),
-        "cycles": Param([], type="array", description="Report cycles to publish, e.g. cbd:NR7; empty = all."),
+        "countries": Param([], type="array", description="ISO3 codes to rebuild; empty = all."),
+        "cycles": Param([], type="array", description="Report cycles to rebuild, e.g. cms:COP13; empty = all."),
         "allow_partial": Param(False, type="boolean", description="Publish without the sources that failed."),
+        "reprocess": Param(False, type="boolean", description="Rebuild from raw landing; download nothing."),
+        "full_refresh": Param(False, type="boolean", description="Ignore cursors; fetch everything again."),
     },
 )
 def mea_reporting_nightly():
@@ -71,7 +83,7 @@ def source_chain(source: str):
     @task(task_id=f"harmonize_{slug}")
     def harmonize(staging_dir: str | None) -> str | None:
         from transforms.pipeline import harmonize_source
-        return harmonize_source(source, staging_dir, _params())
+        return harmonize_source(source, staging_dir)
 
     return harmonize(stage(extract()))
 
@@ -102,17 +114,21 @@ def publish_release(release_dir: str) -> str:
     from outputs.history import prune
     from outputs.publish import publish
     from outputs.summary import summary_text
+    from outputs.alerts import send
     release_id = publish(release_dir)
-    log = logging.getLogger(__name__)
-    log.info("published\n%s", summary_text())
-    log.info("pruned old releases: %s", prune() or "none")
+    send("summary", get_current_context(), summary_text())
+    logging.getLogger(__name__).info("pruned old releases: %s", prune() or "none")
     return release_id
 
 
 def _params() -> dict:
-    params = get_current_context()["params"]
+    """The run's params, plus ``until``: the end of its data interval (none for manual runs)."""
+    context = get_current_context()
+    params = context["params"]
     lists = {k: list(params.get(k) or []) for k in ("sources", "countries", "cycles")}
-    return {**lists, "allow_partial": bool(params.get("allow_partial"))}
+    flags = {k: bool(params.get(k)) for k in ("allow_partial", "reprocess", "full_refresh")}
+    end = context.get("data_interval_end")
+    return {**lists, **flags, "until": end.isoformat() if end else None}
 
 
 def _run_id() -> str:

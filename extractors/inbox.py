@@ -5,8 +5,12 @@ twice and a changed file is picked up as new.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+
+import yaml
 
 from extractors.landing import Landed, land
 from extractors.sources import get_source
@@ -38,3 +42,24 @@ def pick_up(data_dir: Path, source: str, max_bytes: int = 512 * 1024 * 1024) -> 
         seen.add(landed.sha256)
         picked.append(InboxFile(path.name, landed, new))
     return picked
+
+
+def land_inbox(source: str, data_dir: Path, run_dir: Path, max_bytes: int) -> Path:
+    """Land every file in the source's inbox; return the fetch log path (one page per file,
+    ``new`` marks first sight)."""
+    data_dir = Path(data_dir)
+    pages = [{"url": f.landed.url, "first_url": f.landed.url, "raw_path": str(f.landed.path.relative_to(data_dir)),
+              "sha256": f.landed.sha256, "retrieved_at": f.landed.retrieved_at, "status": None, "name": f.name,
+              "new": f.new}
+             for f in pick_up(data_dir, source, max_bytes=max_bytes)]
+    out = Path(run_dir) / source / "fetch.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"source_system": source, "base_url": f"inbox/{source}",
+                               "entities": {"inbox": {"pages": pages, "deferred": {}}}}, indent=1, sort_keys=True))
+    return out
+
+
+@cache
+def declared_layout(path: Path) -> dict:
+    """A workbook layout declared in YAML beside its extractor (sheet, header row, columns, size limit)."""
+    return yaml.safe_load(Path(path).read_text(encoding="utf-8"))

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -16,8 +18,11 @@ import requests
 from extractors import http
 from extractors.fetch import fetch_json, with_validators
 from extractors.sources import base_url
+from extractors.state import published_fetch_log
 
 log = logging.getLogger(__name__)
+#: 2026-11: OData v2 JSON dates are "/Date(<ms since epoch>[+offset])/"
+ODATA_DATE = re.compile(r"^/Date\((?P<ms>-?\d+)(?:[+-]\d+)?\)/$")
 
 SOURCE = "informea"
 #: entity set -> navigation properties to expand
@@ -30,16 +35,36 @@ ENTITY_SETS = {
 ORDER_BY = {"Treaties": "id", "CountryReports": "updated desc,id", "NationalPlans": "updated desc,id"}
 PAGE_SIZE = 100
 MAX_PAGES = 10_000
+#: sets whose records carry ``updated``: fetched incrementally after the first published run
+CURSOR_SETS = ("CountryReports", "NationalPlans")
+INCREMENTAL = True
 
 
 def extract(data_dir: Path, run_dir: Path, session: requests.Session | None = None,
-            url: str | None = None, page_size: int = PAGE_SIZE) -> Path:
-    """Fetch every entity set into raw landing; return the path of the run's fetch log."""
+            url: str | None = None, page_size: int = PAGE_SIZE, until: str | None = None,
+            full_refresh: bool = False) -> Path:
+    """Fetch every entity set into raw landing; return the path of the run's fetch log.
+
+    After a published run, CountryReports and NationalPlans are fetched from its cursor
+    (``updated`` after the newest record it saw) up to ``until`` (the run's data interval end),
+    and the published pages are carried over beside the new ones; staging lets a record in a new
+    page replace the same record in a carried one. ``full_refresh`` fetches everything again.
+    """
     url = (url or base_url(SOURCE)).rstrip("/")
     session = with_validators(session or http.make_session(), data_dir, SOURCE)
-    fetch_log = {"source_system": SOURCE, "base_url": url, "entities": {}}
+    published = None if full_refresh else published_fetch_log(SOURCE)
+    fetch_log = {"source_system": SOURCE, "base_url": url, "entities": {}, "cursor": {}}
     for entity, navs in ENTITY_SETS.items():
-        fetch_log["entities"][entity] = fetch_entity_set(session, url, entity, navs, Path(data_dir), page_size)
+        base = published["entities"].get(entity) if published and entity in CURSOR_SETS else None
+        since = (published or {}).get("cursor", {}).get(entity) if base else None
+        window = updated_window(since, until) if base else None
+        entry = fetch_entity_set(session, url, entity, navs, Path(data_dir), page_size, window)
+        if base:
+            entry["carried"] = {"pages": base["pages"] + base.get("carried", {}).get("pages", []),
+                                "deferred": {**base.get("carried", {}).get("deferred", {}), **base["deferred"]}}
+        fetch_log["entities"][entity] = entry
+        if entity in CURSOR_SETS:
+            fetch_log["cursor"][entity] = max(filter(None, [since, entry.pop("newest_updated", None)]), default=None)
     session.validators.save()
     out = Path(run_dir) / SOURCE / "fetch.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -47,13 +72,39 @@ def extract(data_dir: Path, run_dir: Path, session: requests.Session | None = No
     return out
 
 
+def updated_window(since: str | None, until: str | None) -> str | None:
+    """The ``$filter`` of an incremental fetch: updated after the cursor, up to the interval end."""
+    clauses = [f"updated gt datetime'{since}'"] if since else []
+    if until:
+        clauses.append(f"updated le datetime'{odata_datetime(until)}'")
+    return " and ".join(clauses) or None
+
+
+def odata_datetime(moment: str) -> str:
+    """An ISO timestamp as the OData v2 datetime literal (UTC, to the second)."""
+    parsed = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(timezone.utc)
+    return parsed.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def newest_updated(records: list[dict]) -> str | None:
+    """The latest ``updated`` among ``records`` as an OData datetime literal (None when none has one)."""
+    stamps = [int(m["ms"]) for r in records if isinstance(r, dict)
+              if (m := ODATA_DATE.match(str(r.get("updated") or "")))]
+    if not stamps:
+        return None
+    return odata_datetime(datetime.fromtimestamp(max(stamps) / 1000, tz=timezone.utc).isoformat())
+
+
 def fetch_entity_set(session, service_url: str, entity: str, navs: tuple[str, ...], data_dir: Path,
-                     page_size: int = PAGE_SIZE) -> dict:
-    """All pages of one entity set plus its deferred navigation targets, as fetch-log entries."""
-    pages, deferred = [], {}
+                     page_size: int = PAGE_SIZE, window: str | None = None) -> dict:
+    """All pages of one entity set (within ``window``, a ``$filter``) plus its deferred navigation
+    targets, as fetch-log entries; ``newest_updated`` is the cursor the pages reach."""
+    pages, deferred, newest = [], {}, []
     request_url = f"{service_url}/{entity}"
     params = {"$format": "json", "$expand": ",".join(navs), "$orderby": ORDER_BY[entity],
-              "$top": page_size, "$skip": 0}
+              "$top": page_size, "$skip": 0, **({"$filter": window} if window else {})}
     previous_keys = None
     for _ in range(MAX_PAGES):
         payload, page = fetch_json(session, SOURCE, request_url, params, data_dir, entity)
@@ -67,6 +118,7 @@ def fetch_entity_set(session, service_url: str, entity: str, navs: tuple[str, ..
             pages[-1]["stopped"] = "server repeated the previous page (ignores $skip)"
             break
         previous_keys = keys
+        newest.append(newest_updated(records))
         page["records"] = len(records)
         pages.append(page)
         deferred.update(resolve_deferred(session, service_url, records, navs, data_dir, entity))
@@ -78,7 +130,7 @@ def fetch_entity_set(session, service_url: str, entity: str, navs: tuple[str, ..
             params = {**params, "$skip": params["$skip"] + page_size}
     else:
         raise http.UpstreamError(SOURCE, request_url, f"more than {MAX_PAGES} pages; refusing to go on")
-    return {"pages": pages, "deferred": deferred}
+    return {"pages": pages, "deferred": deferred, "newest_updated": max(filter(None, newest), default=None)}
 
 
 def unwrap_collection(payload, url: str) -> tuple[list[dict], str | None]:

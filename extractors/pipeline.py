@@ -1,9 +1,13 @@
-"""Run one source's extractor by name; every source module has the same ``extract`` shape."""
+"""Run one source's extractor by name; every source module has the same ``extract`` shape.
+
+Sources with a cursor (``INCREMENTAL = True``) also take the run's ``until`` (the end of its data
+interval) and ``full_refresh``; a re-processing run replays the published fetch log instead."""
 from __future__ import annotations
 
 import importlib
 import logging
 
+from extractors.state import replay_published
 from outputs.paths import data_dir, run_dir
 
 log = logging.getLogger(__name__)
@@ -20,4 +24,11 @@ def extract_source(source: str, run_id: str, params: dict) -> str | None:
         log.info("source %s not selected by params.sources=%s; skipping", source, params["sources"])
         return None
     folder = run_dir(run_id)
-    return str(source_module("extractors", source).extract(data_dir(), folder))
+    if params.get("reprocess"):
+        log.info("re-processing %s from raw landing: no download", source)
+        return str(replay_published(source, folder))
+    module = source_module("extractors", source)
+    if getattr(module, "INCREMENTAL", False):
+        return str(module.extract(data_dir(), folder, until=params.get("until"),
+                                  full_refresh=bool(params.get("full_refresh"))))
+    return str(module.extract(data_dir(), folder))

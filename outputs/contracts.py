@@ -18,6 +18,9 @@ ARROW_TYPES = {
     "timestamp": pa.timestamp("us", tz="UTC"),
 }
 
+DUCKDB_TYPES = {"text": "VARCHAR", "int": "BIGINT", "double": "DOUBLE", "bool": "BOOLEAN", "date": "DATE",
+                "timestamp": "TIMESTAMPTZ"}
+
 
 class ContractError(ValueError):
     """A table that does not have the columns its contract names."""
@@ -31,6 +34,17 @@ def contracts() -> dict[str, dict]:
 
 def table_names() -> list[str]:
     return list(contracts())
+
+
+def bulk_tables() -> list[str]:
+    """Tables too large for pandas (``bulk: true``): built, written and audited in DuckDB or in batches."""
+    return [name for name, contract in contracts().items() if contract.get("bulk")]
+
+
+def duckdb_select(table: str) -> str:
+    """A SELECT list casting each contract column to its DuckDB type, in contract order."""
+    columns = contracts()[table]["columns"]
+    return ", ".join(f'CAST("{name}" AS {DUCKDB_TYPES[spec["type"]]}) AS "{name}"' for name, spec in columns.items())
 
 
 def key(table: str) -> list[str]:

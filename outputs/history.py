@@ -22,7 +22,7 @@ def releases() -> list[Path]:
     folder = data_dir() / "releases"
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if not p.name.endswith(".partial") and (p / "manifest.json").exists())
+    return sorted(p for p in folder.iterdir() if not p.name.startswith(".") and (p / "manifest.json").exists())
 
 
 def describe(folder: Path, live: Path | None) -> str:

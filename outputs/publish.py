@@ -15,6 +15,7 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
+from extractors.state import record_published
 from outputs.paths import current_release, data_dir
 
 
@@ -49,6 +50,7 @@ def publish(folder: Path) -> str:
             raise CurrentMoved(f"release {folder.name} was built against {built_against}, but {live and live.name} "
                                "was published since; re-run to rebuild it")
         point_current_at(folder.name)
+        record_published({source: info["fetch_log"] for source, info in manifest["inputs"].items()})
     return folder.name
 
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import subprocess
+import tempfile
 from datetime import datetime, timezone
 from importlib.metadata import version
 from pathlib import Path
@@ -21,16 +23,21 @@ import yaml
 
 from outputs import contracts
 from outputs.paths import REPO_ROOT, current_release, data_dir
+from extractors.sources import SOURCES
 from outputs.workbook import write_workbook
 from transforms.catalogue import indicators_table
 from transforms.countries import countries_table
+from transforms.duck import connect, identifier
 from transforms.observations import NATURAL_KEY
 
 CROSSWALKS = REPO_ROOT / "transforms" / "mappings" / "crosswalk"
 PRECEDENCE = REPO_ROOT / "transforms" / "mappings" / "source_precedence.yaml"
 
 #: tables built here from reference data or from the other tables; sources contribute the rest
-CENTRAL_TABLES = ("countries", "indicators", "crosswalk", "coverage", "synergy_matrix")
+CENTRAL_TABLES = ("countries", "indicators", "crosswalk", "coverage", "synergy_matrix", "revisions")
+SUPERSEDED = "superseded by "
+#: where a row came from, as opposed to what it says (left out when diffing releases)
+PROVENANCE = ("raw_sha256", "retrieved_at")
 
 
 def failed_sources(parts: dict[str, str | None], params: dict) -> list[str]:
@@ -43,42 +50,51 @@ def build_release(parts_dirs: list[str], params: dict, run_id: str, failed: list
     """Consolidate the parts of every source into a new release folder; return it.
 
     ``failed`` names sources that failed in a run that allowed a partial release; the
-    manifest flags the release as partial and names them.
+    manifest flags the release as partial and names them. Bulk tables never pass through
+    pandas: DuckDB stacks, sorts and writes them.
     """
-    tables = consolidate([Path(p) for p in parts_dirs])
+    parts, previous, selected = [Path(p) for p in parts_dirs], current_release(), run_slice(params)
+    tables = {name: merge_slice(name, frame, previous, selected) for name, frame in consolidate(parts).items()}
+    tables["quarantine"] = tables["quarantine"][tables["quarantine"]["reason"].map(lambda r: not is_superseded(r))]
     tables["observations"], superseded = resolve_overlaps(tables["observations"])
     tables["quarantine"] = pd.concat([tables["quarantine"], superseded], ignore_index=True)
-    previous = current_release()
     tables["quarantine"] = carry_first_seen(tables["quarantine"], previous)
+    built_at = datetime.now(timezone.utc)
+    tables["revisions"] = revisions(tables["observations"], previous, built_at)
     tables["coverage"] = coverage(tables["report_submissions"])
     tables["synergy_matrix"] = synergy_matrix(tables["observations"])
     tables["countries"] = countries_table()
     tables["indicators"] = indicators_table()
     tables["crosswalk"] = crosswalk_table()
-    arrow = {name: contracts.conform(name, tables[name]) for name in contracts.table_names()}
-    content = {name: table_digest(t) for name, t in arrow.items()}
-    release_id = new_release_id(content)
-    folder = data_dir() / "releases" / release_id
-    tmp = folder.with_name(folder.name + ".partial")
-    tmp.mkdir(parents=True)
+    arrow = {name: contracts.conform(name, tables[name]) for name in tables}
+    releases = data_dir() / "releases"
+    releases.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".building-", dir=releases))
     write_tables(tmp, arrow)
-    write_duckdb(tmp, arrow)
-    write_workbook(tmp / "mea-reporting.xlsx", arrow)
+    bulk_rows = {name: write_bulk_table(tmp, name, parts, previous, selected) for name in contracts.bulk_tables()}
+    rows = {**{name: t.num_rows for name, t in arrow.items()}, **bulk_rows}
+    content = {name: file_digest(tmp / f"{name}.csv") for name in contracts.table_names()}
+    release_id = new_release_id(content)
+    write_duckdb(tmp)
+    write_workbook(tmp / "mea-reporting.xlsx", arrow, too_large=bulk_rows)
     manifest = {
         "release_id": release_id,
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_at": built_at.isoformat(timespec="seconds"),
         "run_id": run_id,
         "code_version": code_version(),
         "params": params,
+        "slice": selected,
         "partial": bool(failed),
         "failed_sources": list(failed),
         "inputs": inputs_of(parts_dirs),
-        "tables": {name: {"rows": t.num_rows, "sha256": content[name], "files": [f"{name}.parquet", f"{name}.csv"]}
-                   for name, t in arrow.items()},
+        "tables": {name: {"rows": rows[name], "sha256": content[name], "files": [f"{name}.parquet", f"{name}.csv"]}
+                   for name in contracts.table_names()},
         "quarantine": quarantine_summary(tables["quarantine"]),
         "diff": diff_against(previous, tmp),
     }
+    manifest["run_summary"] = run_summary(manifest, previous)
     write_manifest(tmp, manifest)
+    folder = releases / release_id
     tmp.rename(folder)
     return folder
 
@@ -86,7 +102,7 @@ def build_release(parts_dirs: list[str], params: dict, run_id: str, failed: list
 def consolidate(parts_dirs: list[Path]) -> dict[str, pd.DataFrame]:
     """Every source's parts of each source table, stacked."""
     tables = {}
-    for name in (t for t in contracts.table_names() if t not in CENTRAL_TABLES):
+    for name in (t for t in contracts.table_names() if t not in CENTRAL_TABLES + tuple(contracts.bulk_tables())):
         frames = [pd.read_parquet(d / f"{name}.parquet") for d in parts_dirs if (d / f"{name}.parquet").exists()]
         frames = [f for f in frames if len(f)]
         columns = list(contracts.contracts()[name]["columns"])
@@ -107,12 +123,94 @@ def resolve_overlaps(observations: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataF
         "source_system": lost["source_system"], "entity": "observations",
         "source_record_id": lost["source_record_id"], "field": lost["source_field"],
         "value": lost["value_num"].astype(str).where(lost["value_num"].notna(), lost["value_code"]),
-        "reason": [f"superseded by {winners[tuple(k)]} for the same {'/'.join(map(str, k))}"
+        "reason": [f"{SUPERSEDED}{winners[tuple(k)]} for the same {'/'.join(map(str, k))}"
                    for k in lost[NATURAL_KEY].itertuples(index=False)],
         "raw_sha256": lost["raw_sha256"], "source_url": lost["source_url"],
         "first_seen": lost["retrieved_at"], "last_seen": lost["retrieved_at"],
     })
     return ranked[~losers].drop(columns="_rank").reset_index(drop=True), quarantined
+
+
+def is_superseded(reason: str) -> bool:
+    """Quarantine rows that resolve_overlaps wrote; they are worked out again on every build."""
+    return reason.startswith(SUPERSEDED)
+
+
+def run_slice(params: dict) -> dict:
+    """The slice a run rebuilds: its sources (all when none are named), countries and cycles."""
+    return {"sources": sorted(params.get("sources") or SOURCES),
+            "countries": sorted(c.upper() for c in params.get("countries") or []),
+            "cycles": sorted(params.get("cycles") or [])}
+
+
+def covers_everything(selected: dict) -> bool:
+    return set(selected["sources"]) >= set(SOURCES) and not selected["countries"] and not selected["cycles"]
+
+
+def slice_predicate(table: str, selected: dict) -> tuple[str, dict]:
+    """SQL that is true for the rows of ``table`` inside the slice, from the contract's ``slice``
+    expressions, and its parameters ($sources, $countries, $cycles: the values never enter the SQL)."""
+    spec = contracts.contracts()[table]["slice"]
+    clauses, args = [f"list_contains($sources, {spec['source']})"], {"sources": selected["sources"]}
+    if selected["countries"] and spec.get("country"):
+        clauses.append("(" + " OR ".join(f"list_contains($countries, {c})" for c in spec["country"]) + ")")
+        args["countries"] = selected["countries"]
+    if selected["cycles"] and spec.get("cycle"):
+        clauses.append(f"list_contains($cycles, {spec['cycle']})")
+        args["cycles"] = selected["cycles"]
+    return "coalesce(" + " AND ".join(clauses) + ", false)", args
+
+
+def merge_slice(table: str, fresh: pd.DataFrame, previous: Path | None, selected: dict) -> pd.DataFrame:
+    """The fresh rows inside the run's slice plus the live release's rows outside it, unchanged."""
+    predicate, args = slice_predicate(table, selected)
+    with duckdb.connect() as con:
+        con.register("fresh", fresh)
+        inside = con.execute(f"SELECT * FROM fresh WHERE {predicate}", args).df()
+        if previous is None or covers_everything(selected) or not (previous / f"{table}.parquet").exists():
+            return inside
+        outside = con.execute(f"SELECT * FROM read_parquet($path) WHERE NOT {predicate}",
+                              {**args, "path": str(previous / f"{table}.parquet")}).df()
+    return pd.concat([outside, inside], ignore_index=True)[list(fresh.columns)]
+
+
+def value_text(observations: pd.DataFrame) -> pd.Series:
+    """A published value as one text: the number (or code, or label) and its unit."""
+    number = observations["value_num"].map(lambda v: None if pd.isna(v) else format(v, ".15g"))
+    text = number.fillna(observations["value_code"]).fillna(observations["value_label"])
+    unit = observations["unit"].fillna("")
+    return text.where(unit == "", text + " " + unit)
+
+
+def revisions(observations: pd.DataFrame, previous: Path | None, built_at: datetime) -> pd.DataFrame:
+    """The live release's revisions plus one row per observation whose value this build changes."""
+    columns = list(contracts.contracts()["revisions"]["columns"])
+    if previous is None:
+        return pd.DataFrame(columns=columns)
+    kept = pd.read_parquet(previous / "revisions.parquet") if (previous / "revisions.parquet").exists() \
+        else pd.DataFrame(columns=columns)
+    old = pd.read_parquet(previous / "observations.parquet")
+    both = old.assign(value=value_text(old)).merge(observations.assign(value=value_text(observations)),
+                                                   on="observation_id", suffixes=("_old", "_new"))
+    changed = both[both["value_old"].fillna("\0") != both["value_new"].fillna("\0")]
+    fresh = pd.DataFrame({
+        "observation_id": changed["observation_id"],
+        **{c: changed[f"{c}_new"] for c in NATURAL_KEY},
+        "old_value": changed["value_old"], "new_value": changed["value_new"],
+        **{f"{age}_{c}": changed[f"{c}_{age}"] for age in ("old", "new")
+           for c in ("source_system", "raw_sha256", "retrieved_at")},
+        "previous_release": previous.name, "detected_at": built_at,
+    })
+    return pd.concat([kept, fresh[columns]] if len(kept) else [fresh[columns]], ignore_index=True)
+
+
+def run_summary(manifest: dict, previous: Path | None) -> dict:
+    """What a data officer wants to see after a run: rows, quarantine growth, revisions, failures."""
+    before = read_manifest(previous)["tables"] if previous else {}
+    rows = {name: info["rows"] for name, info in manifest["tables"].items()}
+    growth = lambda name: rows[name] - before.get(name, {}).get("rows", 0)  # noqa: E731
+    return {"rows": rows, "changed": manifest["diff"]["changed"], "quarantine_growth": growth("quarantine"),
+            "new_revisions": growth("revisions"), "failed_sources": manifest["failed_sources"]}
 
 
 def carry_first_seen(quarantine: pd.DataFrame, previous: Path | None) -> pd.DataFrame:
@@ -179,9 +277,10 @@ def crosswalk_table() -> pd.DataFrame:
     return table[columns]
 
 
-def table_digest(table: pa.Table) -> str:
-    """sha256 of the table's canonical CSV: equal content, equal digest, whatever the run."""
-    return hashlib.sha256(canonical_csv(table)).hexdigest()
+def file_digest(path: Path) -> str:
+    """sha256 of a file, read in chunks: the canonical CSV's digest names the table's content."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def canonical_csv(table: pa.Table) -> bytes:
@@ -200,11 +299,38 @@ def write_tables(folder: Path, arrow: dict[str, pa.Table]) -> None:
         (folder / f"{name}.csv").write_bytes(canonical_csv(table))
 
 
-def write_duckdb(folder: Path, arrow: dict[str, pa.Table]) -> None:
-    """The release's own DuckDB file; ``var/mea.duckdb`` reaches it through ``current``."""
+def write_bulk_table(folder: Path, name: str, parts: list[Path], previous: Path | None, selected: dict) -> int:
+    """Stack the sources' parts of bulk table ``name`` (and the live release's rows outside the
+    run's slice) in DuckDB, typed and sorted by its key, into the release's Parquet and CSV;
+    return its row count."""
+    files = [str(d / f"{name}.parquet") for d in parts if (d / f"{name}.parquet").exists()]
+    target = folder / f"{name}.parquet"
+    (predicate, args), select = slice_predicate(name, selected), contracts.duckdb_select(name)
+    queries = [f"SELECT {select} FROM read_parquet($files, union_by_name = true) WHERE {predicate}"] if files else []
+    if previous is not None and not covers_everything(selected) and (previous / f"{name}.parquet").exists():
+        queries.append(f"SELECT {select} FROM read_parquet($previous) WHERE NOT {predicate}")
+        args["previous"] = str(previous / f"{name}.parquet")
+    if files:
+        args["files"] = files
+    spill = folder / ".duckdb-spill"
+    with connect(spill) as con:
+        if not queries:
+            pq.write_table(contracts.arrow_schema(name).empty_table(), target, compression="zstd")
+        else:
+            order = ", ".join(identifier(c) for c in contracts.key(name))
+            con.sql(f"SELECT * FROM ({' UNION ALL '.join(queries)}) ORDER BY {order}", params=args) \
+                .write_parquet(str(target), compression="zstd")
+        con.read_parquet(str(target)).write_csv(str(folder / f"{name}.csv"), header=True)
+    shutil.rmtree(spill, ignore_errors=True)
+    return pq.read_metadata(target).num_rows
+
+
+def write_duckdb(folder: Path) -> None:
+    """The release's own DuckDB file with every table; ``var/mea.duckdb`` reaches it through ``current``."""
     with duckdb.connect(str(folder / "mea.duckdb")) as con:
-        for name in arrow:
-            con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM read_parquet(?)', [str(folder / f"{name}.parquet")])
+        for name in contracts.table_names():
+            con.execute(f"CREATE TABLE {identifier(name)} AS SELECT * FROM read_parquet(?)",
+                        [str(folder / f"{name}.parquet")])
 
 
 def write_manifest(folder: Path, manifest: dict) -> None:
@@ -221,10 +347,16 @@ def inputs_of(parts_dirs: list[str]) -> dict:
     for parts in map(Path, parts_dirs):
         fetch_log = json.loads((parts.parent / "fetch.json").read_text())
         raw = sorted({(p["sha256"], p["url"]) for e in fetch_log["entities"].values()
-                      for p in e["pages"] + list(e["deferred"].values())})
-        inputs[fetch_log["source_system"]] = {"base_url": fetch_log["base_url"],
+                      for p in e["pages"] + list(e["deferred"].values()) + carried_pages(e)})
+        inputs[fetch_log["source_system"]] = {"base_url": fetch_log["base_url"], "fetch_log": str(parts.parent / "fetch.json"),
                                               "raw_files": [{"sha256": s, "url": u} for s, u in raw]}
     return inputs
+
+
+def carried_pages(entity: dict) -> list[dict]:
+    """Pages an incremental run carried over from the published run (they are inputs too)."""
+    carried = entity.get("carried") or {}
+    return carried.get("pages", []) + list(carried.get("deferred", {}).values())
 
 
 def quarantine_summary(quarantine: pd.DataFrame) -> dict:
@@ -249,15 +381,23 @@ def diff_against(previous: Path | None, folder: Path) -> dict:
 
 
 def table_diff(con, old: Path, new: Path, key: list[str]) -> dict:
-    """Counts of keys only in new, only in old, and in both with a different row."""
-    k = ", ".join(f'"{c}"' for c in key)
-    rows = f"SELECT ({k})::VARCHAR AS k, md5(t::VARCHAR) AS h FROM read_parquet(?) t"
+    """Counts of keys only in new, only in old, and in both with different content. Where a row
+    came from (raw_sha256, retrieved_at) is not content: a page re-fetched because another record
+    on it changed does not make its other rows count as changed."""
+    k = ", ".join(identifier(c) for c in key)
+    rows = "SELECT ({k})::VARCHAR AS k, md5(t::VARCHAR) AS h FROM (SELECT {columns} FROM read_parquet(?)) t"
     added, removed, changed = con.execute(f"""
-        WITH o AS ({rows}), n AS ({rows})
+        WITH o AS ({rows.format(k=k, columns=content_columns(old))}),
+             n AS ({rows.format(k=k, columns=content_columns(new))})
         SELECT count(*) FILTER (WHERE o.k IS NULL), count(*) FILTER (WHERE n.k IS NULL),
                count(*) FILTER (WHERE o.h <> n.h)
         FROM o FULL OUTER JOIN n ON o.k = n.k""", [str(old), str(new)]).fetchone()
     return {"added": added, "removed": removed, "changed": changed}
+
+
+def content_columns(path: Path) -> str:
+    """The columns of a Parquet file that are not provenance, as a SELECT list."""
+    return ", ".join(identifier(c) for c in pq.read_schema(path).names if c not in PROVENANCE)
 
 
 def code_version() -> dict:

@@ -13,7 +13,7 @@ def summary_text() -> str:
     if folder is None:
         return f"no release published yet in {data_dir()}"
     m = read_manifest(folder)
-    audit = m.get("audit", {})
+    audit, run = m.get("audit", {}), m.get("run_summary", {})
     lines = [
         f"release     {m['release_id']}  (run {m['run_id']}, code {m['code_version']['git'] or m['code_version']['package']})",
         f"audit       {'passed' if audit.get('success') else 'FAILED'}: {audit.get('expectations')} expectations "
@@ -22,6 +22,8 @@ def summary_text() -> str:
         *([f"PARTIAL     published without the failed sources: {', '.join(m['failed_sources'])}"]
           if m.get("partial") else []),
         "rows        " + ", ".join(f"{name} {t['rows']}" for name, t in m["tables"].items()),
+        f"growth      quarantine {run.get('quarantine_growth', 0):+d} rows, {run.get('new_revisions', 0)} new revisions",
+        f"slice       " + "; ".join(f"{k} {', '.join(v) or 'all'}" for k, v in m.get("slice", {}).items()),
         f"quarantine  {m['quarantine']['rows']} rows: " + ", ".join(
             f"{k} {n}" for k, n in sorted(m["quarantine"]["by_source_and_field"].items())),
         f"files       {folder}",

@@ -19,20 +19,22 @@ def dictionary_rows() -> list[dict]:
             for table, contract in contracts.contracts().items() for column, spec in contract["columns"].items()]
 
 
-def write_workbook(path: Path, tables: dict[str, pa.Table]) -> None:
-    """Write ``tables`` to ``path``: dictionary first, frozen headers, autofilters."""
+def write_workbook(path: Path, tables: dict[str, pa.Table], too_large: dict[str, int] | None = None) -> None:
+    """Write ``tables`` to ``path``: dictionary first, frozen headers, autofilters. Tables in
+    ``too_large`` (name -> rows, kept out of memory) and tables over Excel's limit get a note instead."""
     with xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False,
                                          "remove_timezone": True}) as book:
         header = book.add_format({"bold": True, "bg_color": "#DDEBF7", "bottom": 1})
         dictionary = dictionary_rows()
         _write_sheet(book, "dictionary", list(dictionary[0]), [list(r.values()) for r in dictionary], header)
-        for name, table in tables.items():
-            if table.num_rows >= EXCEL_MAX_ROWS:
-                note = f"{table.num_rows} rows: more than an Excel sheet holds; read {name}.parquet or {name}.csv"
+        sizes = {**{name: t.num_rows for name, t in tables.items()}, **(too_large or {})}
+        for name in contracts.table_names():
+            if name in (too_large or {}) or sizes[name] >= EXCEL_MAX_ROWS:
+                note = f"{sizes[name]} rows: too many for this workbook; read {name}.parquet or {name}.csv"
                 _write_sheet(book, name, ["note"], [[note]], header)
                 continue
-            rows = table.to_pylist()
-            _write_sheet(book, name, table.column_names, [list(r.values()) for r in rows], header)
+            rows = tables[name].to_pylist()
+            _write_sheet(book, name, tables[name].column_names, [list(r.values()) for r in rows], header)
 
 
 def _write_sheet(book, name: str, columns: list[str], rows: list[list], header) -> None:

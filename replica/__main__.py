@@ -10,7 +10,6 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from extractors.sources import url_env_var
 from outputs.paths import data_dir
 from replica.server import Replica, seed_inbox
 
@@ -29,16 +28,16 @@ def serve(port: int) -> int:
 
 
 def run_with_replica(command: Sequence[str]) -> int:
-    """Run `command` with MEA_<SOURCE>_URL pointing at an in-process replica; return its exit code."""
+    """Run `command` with MEA_<SOURCE>_URL pointing at an in-process replica (and the replica's
+    credentials where none is set); return its exit code."""
     env = dict(os.environ)
     with Replica() as replica:
         print(f"replica: listening on {replica.url}", file=sys.stderr, flush=True)
-        for name, url in replica.source_urls().items():
-            variable = url_env_var(name)
-            if variable in os.environ:
+        for variable, value in replica.client_env().items():
+            if variable not in os.environ:
+                env[variable] = value
+            elif variable.endswith("_URL"):
                 print(f"replica: {variable} already set to {os.environ[variable]}; keeping it", file=sys.stderr)
-            else:
-                env[variable] = url
         inbox = data_dir() / "inbox"
         for path in seed_inbox(replica.snapshot_root, inbox):
             print(f"replica: inbox fixture {path.relative_to(inbox)} placed in {inbox}", file=sys.stderr)

@@ -130,6 +130,16 @@ class Replica:
         """source_system -> service root URL, e.g. {"informea": "http://127.0.0.1:54321/informea.svc"}."""
         return {name: f"{self.url}{source.prefix}" for name, source in self.sources.items()}
 
+    def client_env(self) -> dict[str, str]:
+        """Environment a client needs to use the replica: every MEA_<SOURCE>_URL, plus the replica's
+        own credentials for services that require one (a service's ``client_credentials``)."""
+        from extractors.sources import url_env_var
+
+        env = {url_env_var(name): url for name, url in self.source_urls().items()}
+        for source in self.sources.values():
+            env.update(getattr(source, "client_credentials", {}))
+        return env
+
     def faults(self, request: RequestInfo, response: Response) -> Response:
         """Fault-injection hook: every response passes through here before it is sent. Default: unchanged."""
         return response

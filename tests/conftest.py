@@ -37,12 +37,12 @@ def replica():
 
 @pytest.fixture
 def upstream(replica, data_dir, monkeypatch):
-    """Every source pointed at the replica (MEA_<SOURCE>_URL) and its inbox fixtures in the data folder."""
-    from extractors.sources import url_env_var
+    """Every source pointed at the replica (MEA_<SOURCE>_URL and its credentials) and its inbox
+    fixtures in the data folder."""
     from replica.server import seed_inbox
 
-    for source, url in replica.source_urls().items():
-        monkeypatch.setenv(url_env_var(source), url)
+    for variable, value in replica.client_env().items():
+        monkeypatch.setenv(variable, value)
     seed_inbox(replica.snapshot_root, data_dir / "inbox")
     return replica
 

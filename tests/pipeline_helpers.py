@@ -2,19 +2,20 @@
 from pathlib import Path
 
 from extractors.pipeline import extract_source
+from extractors.sources import SOURCES
 from outputs.audit import audit_release
 from outputs.publish import publish
 from outputs.release import build_release
 from transforms.pipeline import harmonize_source, stage_source
 
-ALL = {"sources": ["informea", "cbd-chm", "cbd-ort-excel", "cites-trade", "sdg-api"], "countries": [], "cycles": [], "allow_partial": False}
+ALL = {"sources": list(SOURCES), "countries": [], "cycles": [], "allow_partial": False}
 
 
 def harmonized_parts(run_id: str, params: dict = ALL) -> list[str]:
     parts = []
     for source in params["sources"]:
         staging = stage_source(source, extract_source(source, run_id, params))
-        parts.append(harmonize_source(source, staging, params))
+        parts.append(harmonize_source(source, staging))
     return parts
 
 

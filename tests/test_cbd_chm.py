@@ -3,7 +3,6 @@
 Regenerate the golden files after a reviewed change: ``uv run python tests/test_cbd_chm.py --update``.
 """
 import csv
-import importlib.util
 import json
 import math
 import sys
@@ -20,9 +19,11 @@ from transforms import cbd_chm
 from transforms.catalogue import indicators
 from transforms.quarantine import Quarantine
 
-GOLDEN = Path(__file__).parent / "golden" / "cbd-chm"
+from golden import assert_matches_golden, load_script, write_golden
+
+SOURCE = "cbd-chm"
+UPDATE = "uv run python tests/test_cbd_chm.py --update"
 PARTS = ("observations", "report_submissions", "national_targets", "quarantine")
-VOLATILE = {"raw_sha256", "retrieved_at", "first_seen", "last_seen"}
 
 
 def index(url, **params):
@@ -39,11 +40,6 @@ def run(tmp_path: Path, url: str, page_size: int = 25) -> Path:
 def parts(tmp_path_factory):
     with Replica() as server:
         return run(tmp_path_factory.mktemp("cbd-chm"), server.source_urls()["cbd-chm"])
-
-
-def sorted_csv(frame: pd.DataFrame) -> str:
-    stable = frame[[c for c in frame.columns if c not in VOLATILE]]
-    return stable.sort_values(list(stable.columns)).to_csv(index=False, lineterminator="\n")
 
 
 def test_pages_by_start_and_rows_until_num_found(tmp_path, replica):
@@ -190,9 +186,7 @@ def test_catalogue_codes_and_titles_match_the_ort_list(shared_reference):
 
 def test_snapshot_rebuilds_byte_for_byte(tmp_path):
     folder = Path(__file__).resolve().parents[1] / "replica" / "snapshots" / "cbd-chm"
-    spec = importlib.util.spec_from_file_location("build_cbd_chm", folder / "build_cbd_chm.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script(folder / "build_cbd_chm.py")
     builder = module.build()
     for name, payload in (("index.json", builder.index), ("documents.json", builder.documents),
                           ("thesaurus.json", module.thesaurus())):
@@ -202,9 +196,7 @@ def test_snapshot_rebuilds_byte_for_byte(tmp_path):
 
 @pytest.mark.parametrize("part", PARTS)
 def test_golden_output(parts, part):
-    golden = GOLDEN / f"{part}.csv"
-    assert sorted_csv(pd.read_parquet(parts / f"{part}.parquet")) == golden.read_text(encoding="utf-8"), \
-        "review the change, then: uv run python tests/test_cbd_chm.py --update"
+    assert_matches_golden(SOURCE, part, pd.read_parquet(parts / f"{part}.parquet"), UPDATE)
 
 
 def update_golden() -> None:
@@ -212,10 +204,7 @@ def update_golden() -> None:
 
     with tempfile.TemporaryDirectory() as tmp, Replica() as server:
         out = run(Path(tmp), server.source_urls()["cbd-chm"])
-        GOLDEN.mkdir(parents=True, exist_ok=True)
-        for part in PARTS:
-            (GOLDEN / f"{part}.csv").write_text(sorted_csv(pd.read_parquet(out / f"{part}.parquet")), encoding="utf-8")
-            print(f"wrote {GOLDEN / part}.csv")
+        write_golden(SOURCE, out, PARTS)
 
 
 if __name__ == "__main__" and "--update" in sys.argv:

@@ -2,7 +2,6 @@
 
 Regenerate the golden files after a reviewed change: ``uv run python tests/test_cbd_ort_excel.py --update``.
 """
-import importlib.util
 import json
 import shutil
 import sys
@@ -14,17 +13,14 @@ import pytest
 from extractors import cbd_ort_excel as extractor
 from replica.server import SNAPSHOTS, seed_inbox
 from transforms import cbd_ort_excel
-from transforms.cbd_ort_excel import LayoutError
+from transforms.workbooks import LayoutError
 
-GOLDEN = Path(__file__).parent / "golden" / "cbd-ort-excel"
+from golden import assert_matches_golden, load_script, write_golden
+
+SOURCE = "cbd-ort-excel"
+UPDATE = "uv run python tests/test_cbd_ort_excel.py --update"
 BROKEN = Path(__file__).parent / "fixtures" / "cbd-ort-excel"
 PARTS = ("observations", "quarantine")
-VOLATILE = {"raw_sha256", "retrieved_at", "first_seen", "last_seen"}
-
-
-def sorted_csv(frame: pd.DataFrame) -> str:
-    stable = frame[[c for c in frame.columns if c not in VOLATILE]]
-    return stable.sort_values(list(stable.columns)).to_csv(index=False, lineterminator="\n")
 
 
 def run(tmp_path: Path) -> Path:
@@ -113,18 +109,14 @@ def test_bad_rows_are_quarantined_with_reasons(parts):
 
 
 def test_workbooks_rebuild_byte_for_byte():
-    spec = importlib.util.spec_from_file_location("build_workbooks", SNAPSHOTS / "cbd-ort-excel" / "build_workbooks.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script(SNAPSHOTS / "cbd-ort-excel" / "build_workbooks.py")
     for path, data in module.build().items():
         assert path.read_bytes() == data, f"{path.name}: rebuild with build_workbooks.py"
 
 
 @pytest.mark.parametrize("part", PARTS)
 def test_golden_output(parts, part):
-    golden = GOLDEN / f"{part}.csv"
-    assert sorted_csv(pd.read_parquet(parts / f"{part}.parquet")) == golden.read_text(encoding="utf-8"), \
-        "review the change, then: uv run python tests/test_cbd_ort_excel.py --update"
+    assert_matches_golden(SOURCE, part, pd.read_parquet(parts / f"{part}.parquet"), UPDATE)
 
 
 def update_golden() -> None:
@@ -132,10 +124,7 @@ def update_golden() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         out = run(Path(tmp))
-        GOLDEN.mkdir(parents=True, exist_ok=True)
-        for part in PARTS:
-            (GOLDEN / f"{part}.csv").write_text(sorted_csv(pd.read_parquet(out / f"{part}.parquet")), encoding="utf-8")
-            print(f"wrote {GOLDEN / part}.csv")
+        write_golden(SOURCE, out, PARTS)
 
 
 if __name__ == "__main__" and "--update" in sys.argv:

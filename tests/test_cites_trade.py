@@ -23,12 +23,12 @@ from transforms.countries import UnknownCountry, countries_table, overrides, to_
 from transforms.cites_trade import CROSSWALK, harmonize, stage
 from transforms.observations import NATURAL_KEY
 
+from golden import assert_matches_golden, sorted_csv, write_golden
+
 SOURCE = "cites-trade"
 HERE = Path(__file__).parent
-GOLDEN = HERE / "golden" / SOURCE
 FIXTURES = HERE / "fixtures" / SOURCE
 SNAPSHOT = HERE.parent / "replica" / "snapshots" / SOURCE
-VOLATILE = {"raw_sha256", "retrieved_at", "first_seen", "last_seen"}
 PARTS = ("cites_trade", "observations", "quarantine")
 
 
@@ -41,9 +41,7 @@ def run(data_dir: Path, replica: Replica, countries=None, cycles=None) -> Path:
 
 def golden_csv(frame: pd.DataFrame, replica_url: str) -> str:
     """A part sorted, without volatile columns, with the replica's port-bearing URL made fixed."""
-    stable = frame[[c for c in frame.columns if c not in VOLATILE]]
-    text = stable.sort_values(list(stable.columns)).to_csv(index=False, lineterminator="\n")
-    return text.replace(replica_url, "http://replica")
+    return sorted_csv(frame).replace(replica_url, "http://replica")
 
 
 def seed(data_dir: Path) -> Path:
@@ -308,19 +306,15 @@ def update() -> None:
     """Rewrite tests/golden/cites-trade/*.csv from a run on the replica snapshot."""
     with tempfile.TemporaryDirectory() as tmp, Replica() as replica:
         parts = run(seed(Path(tmp)), replica)
-        GOLDEN.mkdir(parents=True, exist_ok=True)
-        for part in PARTS:
-            (GOLDEN / f"{part}.csv").write_text(golden_csv(pd.read_parquet(parts / f"{part}.parquet"), replica.url),
-                                                encoding="utf-8")
-            print(f"wrote {GOLDEN / part}.csv")
+        write_golden(SOURCE, parts, PARTS, lambda frame: golden_csv(frame, replica.url))
 
 
 @pytest.mark.parametrize("part", PARTS)
 def test_cites_trade_golden_output(parts, replica, part):
     """Snapshot in, harmonized rows out, against reviewed golden files."""
-    actual = golden_csv(pd.read_parquet(parts / f"{part}.parquet"), replica.url)
-    assert actual == (GOLDEN / f"{part}.csv").read_text(encoding="utf-8"), \
-        "regenerate with `uv run python tests/test_cites_trade.py --update` after review"
+    assert_matches_golden(SOURCE, part, pd.read_parquet(parts / f"{part}.parquet"),
+                          "uv run python tests/test_cites_trade.py --update",
+                          lambda frame: golden_csv(frame, replica.url))
 
 
 if __name__ == "__main__" and "--update" in sys.argv:

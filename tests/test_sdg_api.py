@@ -2,7 +2,6 @@
 
 Regenerate the golden files after a reviewed change: ``uv run python tests/test_sdg_api.py --update``.
 """
-import importlib.util
 import json
 import math
 import re
@@ -23,10 +22,11 @@ from transforms.quarantine import Quarantine
 from transforms.sdg_api import (BadValue, disaggregation, first_of_each, harmonize, is_aggregate, m49_code,
                                 parse_value, parse_year, report_cycle, series_rules, stage)
 
+from golden import assert_matches_golden, load_script, sorted_csv, write_golden
+
 REPO = Path(__file__).resolve().parents[1]
-GOLDEN = Path(__file__).parent / "golden" / "sdg-api"
+SOURCE = "sdg-api"
 SNAPSHOT = REPO / "replica" / "snapshots" / "sdg-api"
-VOLATILE = {"raw_sha256", "retrieved_at", "first_seen", "last_seen"}
 GOLDEN_PAGE_SIZE = 40
 TABLES = ("observations", "sdg_aggregates", "quarantine")
 AGGREGATES = {"001", "002", "019", "142", "150", "009", "199", "722"}
@@ -52,9 +52,7 @@ def part(parts, table: str) -> pd.DataFrame:
 
 def stable_csv(frame: pd.DataFrame, url: str) -> str:
     """Sorted CSV without the volatile columns, the replica's port-bearing URL written as {MEA_SDG_API_URL}."""
-    stable = frame[[c for c in frame.columns if c not in VOLATILE]]
-    text = stable.sort_values(list(stable.columns)).to_csv(index=False, lineterminator="\n")
-    return text.replace(url, "{MEA_SDG_API_URL}")
+    return sorted_csv(frame).replace(url, "{MEA_SDG_API_URL}")
 
 
 # Paging and the envelope, against the replica.
@@ -216,10 +214,7 @@ def test_a_total_written_two_ways_is_one_value():
 # The snapshot end to end.
 
 def test_build_script_reproduces_the_committed_snapshot(tmp_path):
-    spec = importlib.util.spec_from_file_location("build_sdg", SNAPSHOT / "build.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    for name, payload in module.build().items():
+    for name, payload in load_script(SNAPSHOT / "build.py").build().items():
         text = json.dumps(payload, indent=1, ensure_ascii=False) + "\n"
         assert text == (SNAPSHOT / name).read_text(encoding="utf-8"), name
 
@@ -275,9 +270,8 @@ def test_params_restrict_the_slice(tmp_path, replica):
 @pytest.mark.parametrize("table", TABLES)
 def test_sdg_api_golden_output(parts, table):
     """Snapshot in, harmonized rows out, against the reviewed golden files."""
-    golden = GOLDEN / f"{table}.csv"
-    assert stable_csv(part(parts, table), parts[1]) == golden.read_text(encoding="utf-8"), \
-        "regenerate with `uv run python tests/test_sdg_api.py --update` after review"
+    assert_matches_golden(SOURCE, table, part(parts, table), "uv run python tests/test_sdg_api.py --update",
+                          lambda frame: stable_csv(frame, parts[1]))
 
 
 def update_golden() -> None:
@@ -286,12 +280,7 @@ def update_golden() -> None:
 
     with tempfile.TemporaryDirectory() as tmp, Replica() as server:
         url = server.source_urls()["sdg-api"]
-        folder = run(Path(tmp), url)
-        GOLDEN.mkdir(parents=True, exist_ok=True)
-        for table in TABLES:
-            (GOLDEN / f"{table}.csv").write_text(stable_csv(pd.read_parquet(folder / f"{table}.parquet"), url),
-                                                 encoding="utf-8")
-            print(f"wrote {GOLDEN / table}.csv")
+        write_golden(SOURCE, run(Path(tmp), url), TABLES, lambda frame: stable_csv(frame, url))
 
 
 if __name__ == "__main__":

@@ -7,17 +7,16 @@ rules as the Clearing-House (transforms.cbd_chm): crosswalk, catalogue unit, uni
 """
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
-import openpyxl
 import pandas as pd
 
 from extractors.cbd_ort_excel import layout
 from transforms.cbd_chm import data_observations, in_slice, load_crosswalk, origin, parse_number, parse_year
 from transforms.countries import UnknownCountry, to_iso3
 from transforms.quarantine import Quarantine
+from transforms.workbooks import LayoutError, declared_rows, stage_workbooks
 
 SOURCE = "cbd-ort-excel"
 ENTITY = "workbook_rows"
@@ -26,21 +25,9 @@ COLUMNS = ["record_id", "file", "row", "country_iso3", "Indicator", "Indicator c
            "retrieved_at"]
 
 
-class LayoutError(ValueError):
-    """A workbook that does not match the declared layout; names the file and what is wrong."""
-
-
 def stage(fetch_log_path: Path, data_dir: Path, out_dir: Path) -> Path:
     """``workbook_rows.parquet`` and ``quarantine.parquet`` from the landed workbooks; returns ``out_dir``."""
-    pages = json.loads(Path(fetch_log_path).read_text())["entities"]["inbox"]["pages"]
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    quarantine, rows = Quarantine(SOURCE), []
-    for page in pages:
-        rows += read_workbook(Path(data_dir) / page["raw_path"], page, quarantine)
-    pd.DataFrame(rows, columns=COLUMNS).to_parquet(out_dir / f"{ENTITY}.parquet", index=False)
-    quarantine.frame().to_parquet(out_dir / "quarantine.parquet", index=False)
-    return out_dir
+    return stage_workbooks(SOURCE, ENTITY, COLUMNS, read_workbook, fetch_log_path, data_dir, out_dir)
 
 
 def workbook_country(name: str) -> str:
@@ -60,31 +47,9 @@ def read_workbook(path: Path, page: dict, quarantine: Quarantine) -> list[dict]:
     """Typed rows of one workbook; a layout mismatch raises LayoutError naming the file."""
     spec, name = layout(), page["name"]
     country = workbook_country(name)
-    try:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises zipfile, KeyError and its own errors for a non-workbook
-        raise LayoutError(f"[{SOURCE}] {name}: not a readable .xlsx workbook ({exc.__class__.__name__}: {exc})") from exc
-    try:
-        if spec["sheet"] not in book.sheetnames:
-            raise LayoutError(f"[{SOURCE}] {name}: no sheet {spec['sheet']!r} (sheets: {', '.join(book.sheetnames)})")
-        lines = book[spec["sheet"]].iter_rows(min_row=spec["header_row"], values_only=True)
-        header = [str(c).strip() if c is not None else "" for c in next(lines, ())]
-        missing = [c for c in spec["columns"] if c not in header]
-        if missing:
-            raise LayoutError(f"[{SOURCE}] {name}: sheet {spec['sheet']!r} row {spec['header_row']} lacks the "
-                              f"header(s) {', '.join(map(repr, missing))}")
-        where = {c: header.index(c) for c in spec["columns"]}
-        rows = []
-        for number, cells in enumerate(lines, start=spec["header_row"] + 1):
-            values = {c: cells[i] if i < len(cells) else None for c, i in where.items()}
-            if all(v is None or str(v).strip() == "" for v in values.values()):
-                continue  # blank lines between blocks are normal in a filled-in template
-            row = typed_row(values, name, number, country, page, quarantine)
-            if row:
-                rows.append(row)
-        return rows
-    finally:
-        book.close()
+    rows = (typed_row(values, name, number, country, page, quarantine)
+            for number, values in declared_rows(path, name, SOURCE, spec, spec["columns"]))
+    return [row for row in rows if row]
 
 
 def typed_row(values: dict, name: str, number: int, country: str, page: dict, quarantine: Quarantine) -> dict | None:

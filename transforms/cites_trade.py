@@ -12,12 +12,12 @@ import re
 import tempfile
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 
 from extractors.cites_trade import check_layout, extracted_members, layouts, read_header
 from transforms.catalogue import indicator
 from transforms.countries import UnknownCountry, overrides, to_iso3
+from transforms.duck import connect, literal
 from transforms.observations import with_catalogue
 from transforms.quarantine import Origin, Quarantine
 
@@ -44,11 +44,6 @@ def snake(column: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", re.sub(r"(?<=[a-z])(?=[A-Z])", "_", column).lower()).strip("_")
 
 
-def literal(value) -> str:
-    """A text or path as a SQL string literal."""
-    return "'" + str(value).replace("'", "''") + "'"
-
-
 def raw(column: str) -> str:
     """A CSV column as read (all text), blank as NULL."""
     return f"nullif(trim(\"{column}\"), '')"
@@ -62,13 +57,6 @@ def typed_select(layout: list[str], columns: list[str]) -> str:
         parts.append(f'TRY_CAST({value} AS {TYPES[name]}) AS "{name}"' if name in TYPES
                      else f'{value}::VARCHAR AS "{name}"')
     return ", ".join(parts)
-
-
-def connect(temp: str) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB that spills to ``temp`` rather than running out of memory."""
-    con = duckdb.connect()
-    con.execute(f"SET temp_directory = {literal(Path(temp))}")
-    return con
 
 
 # Staging.

@@ -58,8 +58,15 @@ def stage(fetch_log_path: Path, data_dir: Path, out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     for entity, table in STAGING_TABLES.items():
         entry = fetch_log["entities"][entity]
-        rows = [stage_record(entity, record, page, position, entry["deferred"], data_dir, quarantine)
-                for page, position, record in iter_records(entry["pages"], data_dir)]
+        carried = entry.get("carried") or {"pages": [], "deferred": {}}
+        deferred = {**carried["deferred"], **entry["deferred"]}
+        fresh = list(iter_records(entry["pages"], data_dir))
+        refetched = {record.get("id") for _, _, record in fresh if isinstance(record, dict)}
+        # A record fetched tonight replaces (quarantine verdicts included) the copy carried over.
+        kept = [(page, position, record) for page, position, record in iter_records(carried["pages"], data_dir)
+                if not (isinstance(record, dict) and record.get("id") in refetched)]
+        rows = [stage_record(entity, record, page, position, deferred, data_dir, quarantine)
+                for page, position, record in fresh + kept]
         frame = pd.DataFrame([r for r in rows if r is not None])
         frame = frame.drop_duplicates("id", keep="first") if len(frame) else frame
         frame.to_parquet(out_dir / f"{table}.parquet", index=False)

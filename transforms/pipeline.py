@@ -15,10 +15,10 @@ def stage_source(source: str, fetch_log: str | None) -> str | None:
     return str(source_module("transforms", source).stage(Path(fetch_log), data_dir(), out))
 
 
-def harmonize_source(source: str, staging_dir: str | None, params: dict) -> str | None:
-    """Shared-schema parts beside the staging folder, restricted to the params' slice."""
+def harmonize_source(source: str, staging_dir: str | None) -> str | None:
+    """Shared-schema parts beside the staging folder, for everything the source holds: the
+    release build keeps the run's slice of them (outputs.release.merge_slice)."""
     if staging_dir is None:
         return None
     out = Path(staging_dir).parent / "parts"
-    return str(source_module("transforms", source).harmonize(Path(staging_dir), out, params.get("countries"),
-                                                             params.get("cycles")))
+    return str(source_module("transforms", source).harmonize(Path(staging_dir), out))

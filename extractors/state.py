@@ -1,0 +1,47 @@
+"""What each source's last published run fetched, kept in ``$MEA_DATA_DIR/state/<source>/``.
+
+After a release publishes, the fetch log of every source in it is recorded here. It is the base
+of the next incremental run (cursors, pages carried over) and of re-processing, which rebuilds a
+slice from raw landing without downloading again. Nothing is recorded for a run that did not
+publish, so a failed night never advances a cursor.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from outputs.paths import data_dir
+
+FILE = "published-fetch.json"
+
+
+class NothingPublished(RuntimeError):
+    """Re-processing asked for a source that no published release holds."""
+
+
+def published_fetch_log(source: str) -> dict | None:
+    """The fetch log of ``source`` in the live release, or None before its first publish."""
+    path = data_dir() / "state" / source / FILE
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def record_published(fetch_logs: dict[str, str]) -> None:
+    """Keep the fetch log of each source (source -> path) of a release that just published."""
+    for source, path in fetch_logs.items():
+        target = data_dir() / "state" / source / FILE
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{FILE}.{os.getpid()}.tmp")
+        tmp.write_bytes(Path(path).read_bytes())
+        os.replace(tmp, target)
+
+
+def replay_published(source: str, run_dir: Path) -> Path:
+    """The published fetch log of ``source`` as this run's own, so staging re-reads raw landing."""
+    fetch_log = published_fetch_log(source)
+    if fetch_log is None:
+        raise NothingPublished(f"[{source}] nothing published yet, so nothing to re-process; run it normally first")
+    out = Path(run_dir) / source / "fetch.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({**fetch_log, "replayed": True}, indent=1, sort_keys=True))
+    return out

@@ -1,0 +1,163 @@
+"""Data officers' commands around the embedded Airflow: ``make backfill`` and ``make reprocess``.
+
+``backfill FROM TO`` serializes the DAG, starts the Airflow components a backfill needs (API
+server on a free 127.0.0.1 port, DAG processor, scheduler), unpauses the DAG, creates the
+backfill, waits for its runs to end, prints each run's outcome, and stops every process it
+started by process group, so no LocalExecutor worker is left behind.
+
+``reprocess`` triggers the nightly DAG with conf ``reprocess: true`` and the slice asked for:
+the slice is rebuilt from raw landing, nothing is downloaded, every other slice is carried over.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from contextlib import contextmanager
+from datetime import date
+
+from extractors.sources import SOURCES
+
+DAG_ID = "mea_reporting_nightly"
+TERMINAL = {"success", "failed"}
+
+
+def airflow(*args: str, env: dict | None = None) -> None:
+    """Run one Airflow CLI command; fail loudly with its output when it fails."""
+    done = subprocess.run(["airflow", *args], env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"airflow {' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def airflow_components(env: dict):
+    """API server, DAG processor and scheduler, each in its own process group, stopped on exit."""
+    logs = os.path.join(env["AIRFLOW_HOME"], "logs", "components")
+    os.makedirs(logs, exist_ok=True)
+    started = []
+    try:
+        for component in (["api-server", "--host", "127.0.0.1", "--port", env["AIRFLOW__API__PORT"]],
+                          ["dag-processor"], ["scheduler"]):
+            out = open(os.path.join(logs, f"{component[0]}.log"), "ab")
+            started.append(subprocess.Popen(["airflow", *component], env=env, stdout=out, stderr=subprocess.STDOUT,
+                                            start_new_session=True))
+            print(f"started airflow {component[0]} (pid {started[-1].pid}, log {out.name})", flush=True)
+        yield started
+    finally:
+        stop_groups(started)
+
+
+def stop_groups(processes: list[subprocess.Popen], grace: float = 20) -> None:
+    """SIGTERM each process group, then SIGKILL whatever is still there after ``grace`` seconds."""
+    for process in processes:
+        signal_group(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+        signal_group(process.pid, signal.SIGKILL)  # children (LocalExecutor workers) outlive their parent
+        process.wait()
+        print(f"stopped pid {process.pid} and its process group", flush=True)
+
+
+def signal_group(pid: int, signum: int) -> None:
+    try:
+        os.killpg(pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def backfill_runs(start: date, end: date) -> list:
+    """The DAG's backfill runs whose logical date falls in [start, end]."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from airflow.utils.types import DagRunType
+
+    with create_session() as session:
+        runs = session.query(DagRun).filter(DagRun.dag_id == DAG_ID, DagRun.run_type == DagRunType.BACKFILL_JOB).all()
+        return sorted(((r.logical_date, r.run_id, str(r.state)) for r in runs
+                       if r.logical_date and start <= r.logical_date.date() <= end), key=lambda r: r[0])
+
+
+def backfill(start: date, end: date, timeout: float) -> int:
+    """Run a backfill over [start, end] to the end; 0 when every run succeeded."""
+    port = str(free_port())
+    env = {**os.environ, "AIRFLOW__API__PORT": port,
+           "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/"}
+    airflow("dags", "reserialize", env=env)
+    with airflow_components(env):
+        airflow("dags", "unpause", DAG_ID, env=env)
+        # TO is a whole day: its 02:00 run belongs to the backfill
+        airflow("backfill", "create", "--dag-id", DAG_ID, "--from-date", start.isoformat(), "--to-date",
+                f"{end.isoformat()}T23:59:59", "--max-active-runs", "1", "--reprocess-behavior", "completed", env=env)
+        print(f"backfill {start} .. {end} created; waiting for its runs", flush=True)
+        deadline, runs = time.monotonic() + timeout, []
+        while time.monotonic() < deadline:
+            runs = backfill_runs(start, end)
+            if runs and all(state.split(".")[-1].lower() in TERMINAL for *_, state in runs):
+                break
+            time.sleep(5)
+        else:
+            print(f"backfill did not finish within {timeout:.0f} s", flush=True)
+        airflow("dags", "pause", DAG_ID, env=env)
+    for logical_date, run_id, state in runs:
+        print(f"  {logical_date:%Y-%m-%d}  {state.split('.')[-1].lower():8s}  {run_id}")
+    return 0 if runs and all(state.split(".")[-1].lower() == "success" for *_, state in runs) else 1
+
+
+def source_names(names: Sequence[str]) -> list[str]:
+    """Source systems from names a data officer types: ``cms-ors``, or a unique prefix such as ``cms``."""
+    resolved = []
+    for name in names:
+        matches = [s for s in SOURCES if s == name] or [s for s in SOURCES if s.startswith(name)]
+        if len(matches) != 1:
+            raise SystemExit(f"{name!r} names {len(matches)} sources; known: {', '.join(SOURCES)}")
+        resolved += matches
+    return resolved
+
+
+def reprocess(sources: list[str], countries: list[str], cycles: list[str]) -> int:
+    """Trigger the DAG (``airflow dags test`` with conf) to rebuild one slice from raw landing."""
+    conf = {"sources": source_names(sources), "countries": [c.upper() for c in countries], "cycles": cycles,
+            "reprocess": True}
+    print(f"re-processing {json.dumps(conf)}", flush=True)
+    return subprocess.run(["airflow", "dags", "test", DAG_ID, "-c", json.dumps(conf)]).returncode
+
+
+def words(value: str) -> list[str]:
+    return [w for w in value.replace(",", " ").split() if w]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m outputs.operate")
+    commands = parser.add_subparsers(dest="command", required=True)
+    fill = commands.add_parser("backfill", help="run the nightly DAG over a date range through a scheduler")
+    fill.add_argument("start", type=date.fromisoformat)
+    fill.add_argument("end", type=date.fromisoformat)
+    fill.add_argument("--timeout", type=float, default=3600)
+    again = commands.add_parser("reprocess", help="rebuild one slice from raw landing")
+    again.add_argument("--sources", type=words, required=True)
+    again.add_argument("--countries", type=words, default=[])
+    again.add_argument("--cycles", type=words, default=[])
+    args = parser.parse_args(argv)
+    if args.command == "backfill":
+        return backfill(args.start, args.end, args.timeout)
+    return reprocess(args.sources, args.countries, args.cycles)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
