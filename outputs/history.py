@@ -9,12 +9,15 @@ import json
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
 from outputs.paths import current_release, data_dir
 from outputs.publish import data_folder_lock, point_current_at, require_passing_audit
 
 DEFAULT_KEEP = 10
+#: a build folder untouched this long was left by a run that crashed
+ABANDONED_AFTER_S = 24 * 3600
 
 
 def releases() -> list[Path]:
@@ -50,14 +53,24 @@ def rollback(release_id: str) -> str:
 
 
 def prune(keep: int | None = None) -> list[str]:
-    """Delete all but the newest ``keep`` releases (never the live one); return what went."""
+    """Delete all but the newest ``keep`` releases (never the live one) and builds abandoned by a
+    crashed run (``releases/.building-*`` older than a day); return what went."""
     keep = keep if keep is not None else int(os.environ.get("MEA_KEEP_RELEASES", DEFAULT_KEEP))
     with data_folder_lock():
         live = current_release()
         old = [p for p in releases()[:-keep or None] if p != live] if keep > 0 else []
+        old += abandoned_builds()
         for folder in old:
             shutil.rmtree(folder)
     return [p.name for p in old]
+
+
+def abandoned_builds(older_than_s: float = ABANDONED_AFTER_S) -> list[Path]:
+    """Build folders no run has touched for ``older_than_s`` seconds (a live build is younger)."""
+    folder = data_dir() / "releases"
+    cutoff = time.time() - older_than_s
+    return sorted(p for p in folder.glob(".building-*") if p.is_dir() and p.stat().st_mtime < cutoff) \
+        if folder.is_dir() else []
 
 
 def main(argv=None) -> int:

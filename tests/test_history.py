@@ -48,3 +48,18 @@ def test_a_release_built_before_another_publish_is_refused(data_dir, upstream):
     with pytest.raises(CurrentMoved):
         publish(stale)
     assert live(data_dir) == newer.name
+
+
+def test_prune_removes_builds_a_crashed_run_left_behind(data_dir, upstream):
+    import os
+    import time
+
+    made = run_pipeline("kept")
+    stale, fresh = (data_dir / "releases" / ".building-stale", data_dir / "releases" / ".building-fresh")
+    for folder in (stale, fresh):
+        folder.mkdir()
+        (folder / "observations.parquet").write_bytes(b"half-written")
+    two_days_ago = time.time() - 2 * 24 * 3600
+    os.utime(stale, (two_days_ago, two_days_ago))
+    assert prune(keep=5) == [".building-stale"]
+    assert not stale.exists() and fresh.exists() and made.exists()
