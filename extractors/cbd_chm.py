@@ -7,6 +7,7 @@ GBF thesaurus domains. Every response is landed byte for byte; the fetch log lis
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 
 import requests
@@ -14,6 +15,7 @@ import requests
 from extractors import http
 from extractors.fetch import fetch_json, with_validators
 from extractors.sources import base_url
+from extractors.state import carried_over, published_fetch_log
 
 SOURCE = "cbd-chm"
 INDEX = "/api/v2013/index"
@@ -31,39 +33,64 @@ FIELDS = ("id,identifier_s,uniqueIdentifier_s,schema_s,government_s,government_E
           "createdDate_dt,updatedDate_dt,documentLinks_s")
 PAGE_SIZE = 100
 MAX_PAGES = 10_000
+INCREMENTAL = True
 
 
 def extract(data_dir: Path, run_dir: Path, session: requests.Session | None = None,
-            url: str | None = None, page_size: int = PAGE_SIZE) -> Path:
-    """Fetch every schema's index pages, their documents and the thesaurus; return the fetch log path."""
+            url: str | None = None, page_size: int = PAGE_SIZE, until: str | None = None,
+            full_refresh: bool = False) -> Path:
+    """Fetch every schema's index pages, their documents and the thesaurus; return the fetch log path.
+
+    After a published run each schema is fetched from its cursor (``updatedDate_dt`` after the
+    newest document it saw, up to ``until``, the run's data interval end) and the published pages
+    are carried beside the new ones. ``full_refresh`` fetches everything again.
+    """
     url = (url or base_url(SOURCE)).rstrip("/")
     data_dir = Path(data_dir)
     session = with_validators(session or http.make_session(), data_dir, SOURCE)
-    entities = {}
+    published = None if full_refresh else published_fetch_log(SOURCE, data_dir)
+    entities, cursor = {}, {}
     for schema, with_documents in SCHEMAS.items():
-        pages = fetch_index(session, url, schema, data_dir, page_size)
+        base = published["entities"].get(schema) if published else None
+        since = published.get("cursor", {}).get(schema) if base else None
+        pages = fetch_index(session, url, schema, data_dir, page_size, updated_range(since, until) if base else None)
         deferred = fetch_documents(session, url, schema, pages, data_dir) if with_documents else {}
-        entities[schema] = {"pages": pages, "deferred": deferred}
+        entities[schema] = {"pages": pages, "deferred": deferred, **({"carried": carried_over(base)} if base else {})}
+        cursor[schema] = max(filter(None, [since, *(p.pop("newest_updated") for p in pages)]), default=None)
     entities["thesaurus"] = {"pages": [fetch_thesaurus(session, url, d, data_dir) for d in THESAURUS_DOMAINS],
                              "deferred": {}}
     session.validators.save()
     out = Path(run_dir) / SOURCE / "fetch.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"source_system": SOURCE, "base_url": url, "entities": entities}, indent=1,
-                              sort_keys=True))
+    out.write_text(json.dumps({"source_system": SOURCE, "base_url": url, "entities": entities, "cursor": cursor},
+                              indent=1, sort_keys=True))
     return out
 
 
-def fetch_index(session, service_url: str, schema: str, data_dir: Path, page_size: int = PAGE_SIZE) -> list[dict]:
-    """Every page of the index for one schema, paged by start/rows until numFound."""
+def updated_range(since: str | None, until: str | None) -> str:
+    """The Solr clause of an incremental fetch: updated after the cursor, up to the interval end."""
+    return f"updatedDate_dt:{{{since or '*'} TO {solr_date(until) if until else '*'}]"
+
+
+def solr_date(moment: str) -> str:
+    """An ISO timestamp as a Solr date (UTC, ``Z``)."""
+    parsed = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+    return (parsed.astimezone(timezone.utc) if parsed.tzinfo else parsed).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def fetch_index(session, service_url: str, schema: str, data_dir: Path, page_size: int = PAGE_SIZE,
+                window: str | None = None) -> list[dict]:
+    """Every page of the index for one schema (within ``window``, a Solr clause), paged by
+    start/rows until numFound; each page notes the newest ``updatedDate_dt`` on it."""
     request_url = service_url + INDEX
-    params = {"q": f"schema_s:{schema} AND NOT version_s:*", "fl": FIELDS, "sort": "id asc", "start": 0,
-              "rows": page_size, "wt": "json"}
+    query = f"schema_s:{schema} AND NOT version_s:*" + (f" AND {window}" if window else "")
+    params = {"q": query, "fl": FIELDS, "sort": "id asc", "start": 0, "rows": page_size, "wt": "json"}
     pages = []
     for _ in range(MAX_PAGES):
         payload, page = fetch_json(session, SOURCE, request_url, params, data_dir, schema)
         num_found, docs = solr_docs(payload, page["url"])
-        page.update(records=len(docs), num_found=num_found)
+        page.update(records=len(docs), num_found=num_found,
+                    newest_updated=max((str(d["updatedDate_dt"]) for d in docs if d.get("updatedDate_dt")), default=None))
         pages.append(page)
         seen = params["start"] + len(docs)
         if seen >= num_found:

@@ -18,7 +18,7 @@ import requests
 from extractors import http
 from extractors.fetch import fetch_json, with_validators
 from extractors.sources import base_url
-from extractors.state import published_fetch_log
+from extractors.state import carried_over, published_fetch_log
 
 log = logging.getLogger(__name__)
 #: 2026-11: OData v2 JSON dates are "/Date(<ms since epoch>[+offset])/"
@@ -52,7 +52,7 @@ def extract(data_dir: Path, run_dir: Path, session: requests.Session | None = No
     """
     url = (url or base_url(SOURCE)).rstrip("/")
     session = with_validators(session or http.make_session(), data_dir, SOURCE)
-    published = None if full_refresh else published_fetch_log(SOURCE)
+    published = None if full_refresh else published_fetch_log(SOURCE, data_dir)
     fetch_log = {"source_system": SOURCE, "base_url": url, "entities": {}, "cursor": {}}
     for entity, navs in ENTITY_SETS.items():
         base = published["entities"].get(entity) if published and entity in CURSOR_SETS else None
@@ -60,8 +60,7 @@ def extract(data_dir: Path, run_dir: Path, session: requests.Session | None = No
         window = updated_window(since, until) if base else None
         entry = fetch_entity_set(session, url, entity, navs, Path(data_dir), page_size, window)
         if base:
-            entry["carried"] = {"pages": base["pages"] + base.get("carried", {}).get("pages", []),
-                                "deferred": {**base.get("carried", {}).get("deferred", {}), **base["deferred"]}}
+            entry["carried"] = carried_over(base)
         fetch_log["entities"][entity] = entry
         if entity in CURSOR_SETS:
             fetch_log["cursor"][entity] = max(filter(None, [since, entry.pop("newest_updated", None)]), default=None)

@@ -20,9 +20,10 @@ class NothingPublished(RuntimeError):
     """Re-processing asked for a source that no published release holds."""
 
 
-def published_fetch_log(source: str) -> dict | None:
-    """The fetch log of ``source`` in the live release, or None before its first publish."""
-    path = data_dir() / "state" / source / FILE
+def published_fetch_log(source: str, folder: Path | None = None) -> dict | None:
+    """The fetch log of ``source`` in the live release of data folder ``folder`` (default: the
+    configured one), or None before its first publish."""
+    path = Path(folder or data_dir()) / "state" / source / FILE
     return json.loads(path.read_text()) if path.exists() else None
 
 
@@ -45,3 +46,29 @@ def replay_published(source: str, run_dir: Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({**fetch_log, "replayed": True}, indent=1, sort_keys=True))
     return out
+
+
+def carried_over(published_entity: dict | None) -> dict:
+    """The pages (and deferred documents) of a published entity that an incremental run carries
+    beside its own: the published run's new pages plus what that run carried itself."""
+    if not published_entity:
+        return {"pages": [], "deferred": {}}
+    before = published_entity.get("carried") or {"pages": [], "deferred": {}}
+    return {"pages": published_entity["pages"] + before["pages"],
+            "deferred": {**before["deferred"], **published_entity["deferred"]}}
+
+
+def fresh_then_carried(entry: dict, records, record_id):
+    """(page, position, record) of an entity's new pages, then of its carried pages minus the
+    records fetched again tonight (the new copy replaces the carried one, quarantine included).
+    ``records(pages)`` yields the triples; ``record_id(record)`` names a record."""
+    fresh = list(records(entry["pages"]))
+    refetched = {record_id(record) for _, _, record in fresh} - {None}
+    yield from fresh
+    carried = entry.get("carried") or {"pages": []}
+    yield from (item for item in records(carried["pages"]) if record_id(item[2]) not in refetched)
+
+
+def all_deferred(entry: dict) -> dict:
+    """Deferred documents of an entity, its carried ones included (tonight's win)."""
+    return {**(entry.get("carried") or {}).get("deferred", {}), **entry["deferred"]}

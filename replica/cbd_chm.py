@@ -19,7 +19,8 @@ from replica.wire import RequestInfo, Response
 
 SOURCE_SYSTEM = "cbd-chm"
 JSON_TYPE = "application/json; charset=utf-8"
-CLAUSE = re.compile(r'(?P<neg>NOT\s+|-)?(?P<field>\*|\w+):(?P<value>\*|"[^"]*"|[^\s"]+)')
+CLAUSE = re.compile(r'(?P<neg>NOT\s+|-)?(?P<field>\*|\w+):(?P<value>\*|"[^"]*"|[\[{][^\]}]*[\]}]|[^\s"]+)')
+RANGE = re.compile(r"(?P<open>[\[{])\s*(?P<low>\S+)\s+TO\s+(?P<high>\S+)\s*(?P<close>[\]}])")
 SORT = re.compile(r"(?P<field>\w+)\s+(?P<dir>asc|desc)")
 
 
@@ -37,7 +38,8 @@ class SolrError(Exception):
 
 def parse_q(q: str):
     """A predicate for the Solr subset CBD clients send: ``field:value`` clauses (``*`` = present,
-    ``NOT``/``-`` negates) joined by ``AND``; ``*:*`` matches everything."""
+    ``NOT``/``-`` negates, ``[a TO b]`` / ``{a TO b]`` ranges with ``*`` open ends) joined by ``AND``;
+    ``*:*`` matches everything."""
     tests = []
     for clause in re.split(r"\s+AND\s+", q.strip()):
         match = CLAUSE.fullmatch(clause.strip())
@@ -56,7 +58,18 @@ def matches(doc: dict, field: str, value: str) -> bool:
     present = doc.get(field)
     if value == "*":
         return present is not None
+    bounds = RANGE.fullmatch(value)
+    if bounds:
+        return present is not None and in_range(str(present), bounds)
     return value in present if isinstance(present, list) else present == value
+
+
+def in_range(present: str, bounds: re.Match) -> bool:
+    """Solr range semantics on a string or date field ([ ] inclusive, { } exclusive, * open)."""
+    low, high = bounds["low"], bounds["high"]
+    above = low == "*" or (present >= low if bounds["open"] == "[" else present > low)
+    below = high == "*" or (present <= high if bounds["close"] == "]" else present < high)
+    return above and below
 
 
 def sort_docs(docs: list[dict], sort: str) -> list[dict]:

@@ -220,3 +220,36 @@ def test_alerts_go_to_the_configured_notifiers(tmp_path, monkeypatch):
     assert len(alert_recorder.SENT) == 1
     assert alert_recorder.SENT[0].startswith("ALERT mea-reporting: task extract_cms_ors of run scheduled__2026-11-28")
     assert "HTTP 503" in alert_recorder.SENT[0]
+
+
+def test_a_cbd_resubmission_is_fetched_by_its_cursor_and_replaces_the_old_values(data_dir, snapshot, monkeypatch):
+    server = serve(snapshot, monkeypatch)
+    port = int(server.url.rsplit(":", 1)[1])
+    try:
+        first = run_pipeline("before", only("informea", "cbd-chm"))
+    finally:
+        server.stop()
+    folder = snapshot / "cbd-chm"
+    index, documents = (json.loads((folder / name).read_text()) for name in ("index.json", "documents.json"))
+    entry = next(d for d in index if d["id"] == "ort-nr7id-al-265059-1")
+    entry["updatedDate_dt"] = "2026-11-26T09:00:00Z"  # Albania corrects its 2017 total
+    documents[entry["identifier_s"]]["data"][0]["value"] = 15.7
+    for name, payload in (("index.json", index), ("documents.json", documents)):
+        (folder / name).write_text(json.dumps(payload))
+    server = serve(snapshot, monkeypatch, port)
+    try:
+        second = run_pipeline("after", only("cbd-chm", until="2026-11-27T00:00:00+00:00"))
+    finally:
+        server.stop()
+    fetch_log = json.loads((data_dir / "runs" / "after" / "cbd-chm" / "fetch.json").read_text())
+    asked = {unquote_plus(p["url"]).partition("q=")[2].partition("&")[0]
+             for p in fetch_log["entities"]["nationalReport7IndicatorData"]["pages"]}
+    assert asked == {"schema_s:nationalReport7IndicatorData AND NOT version_s:* AND "
+                     "updatedDate_dt:{2025-12-25T15:26:00Z TO 2026-11-27T00:00:00Z]"}  # newest of that schema
+    assert [p["records"] for p in fetch_log["entities"]["nationalReport7IndicatorData"]["pages"]] == [1]
+    assert fetch_log["cursor"]["nationalReport7IndicatorData"] == "2026-11-26T09:00:00Z"
+    assert read_manifest(second)["diff"]["tables"]["observations"] == {"added": 0, "removed": 0, "changed": 1}
+    revision = pd.read_parquet(second / "revisions.parquet").iloc[0]
+    assert (revision.country_iso3, revision.year, revision.disaggregation) == ("ALB", 2017, "_T")
+    assert revision.old_value.startswith("15.1") and revision.new_value.startswith("15.7")
+    assert len(rows(second)) == len(rows(first))

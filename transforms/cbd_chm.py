@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from extractors.cbd_chm import solr_docs
+from extractors.state import all_deferred, fresh_then_carried
 from transforms.catalogue import indicator
 from transforms.countries import UnknownCountry, to_iso3
 from transforms.observations import NATURAL_KEY, with_catalogue
@@ -150,7 +151,8 @@ def stage(fetch_log_path: Path, data_dir: Path, out_dir: Path) -> Path:
     for schema, entry in log.items():
         if schema == "thesaurus":
             continue
-        for page, position, doc in index_docs(entry["pages"], data_dir):
+        deferred = all_deferred(entry)
+        for page, position, doc in fresh_then_carried(entry, lambda pages: index_docs(pages, data_dir), doc_uid):
             uid, url = doc.get("identifier_s"), (doc.get("url_ss") or [page["url"]])[0]
             record = {"uid": uid, "schema": schema, "government": doc.get("government_s"),
                       "created": doc.get("createdDate_dt"), "source_url": url,
@@ -163,7 +165,7 @@ def stage(fetch_log_path: Path, data_dir: Path, out_dir: Path) -> Path:
                 tables["reports"].append({**record, "title": doc.get("title_EN_s") or doc.get("title_s"),
                                           "files": document_links(doc.get("documentLinks_s"))})
                 continue
-            document_page = entry["deferred"][uid]
+            document_page = deferred[uid]
             document = json.loads((data_dir / document_page["raw_path"]).read_bytes())
             record |= {"raw_sha256": document_page["sha256"], "retrieved_at": document_page["retrieved_at"],
                        "government": (document.get("government") or {}).get("identifier") or record["government"]}
@@ -172,6 +174,10 @@ def stage(fetch_log_path: Path, data_dir: Path, out_dir: Path) -> Path:
         pd.DataFrame(rows, columns=STAGING_COLUMNS[name]).to_parquet(out_dir / f"{name}.parquet", index=False)
     quarantine.frame().to_parquet(out_dir / "quarantine.parquet", index=False)
     return out_dir
+
+
+def doc_uid(doc) -> str | None:
+    return doc.get("identifier_s") if isinstance(doc, dict) else None
 
 
 def index_docs(pages: list[dict], data_dir: Path):

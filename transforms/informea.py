@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from extractors.informea import deferred_key, nav_items, unwrap_collection
+from extractors.state import all_deferred, fresh_then_carried
 from transforms.countries import UnknownCountry, to_iso3
 from transforms.cycles import NoCycle, report_cycle
 from transforms.observations import with_catalogue
@@ -58,20 +59,19 @@ def stage(fetch_log_path: Path, data_dir: Path, out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     for entity, table in STAGING_TABLES.items():
         entry = fetch_log["entities"][entity]
-        carried = entry.get("carried") or {"pages": [], "deferred": {}}
-        deferred = {**carried["deferred"], **entry["deferred"]}
-        fresh = list(iter_records(entry["pages"], data_dir))
-        refetched = {record.get("id") for _, _, record in fresh if isinstance(record, dict)}
-        # A record fetched tonight replaces (quarantine verdicts included) the copy carried over.
-        kept = [(page, position, record) for page, position, record in iter_records(carried["pages"], data_dir)
-                if not (isinstance(record, dict) and record.get("id") in refetched)]
+        deferred = all_deferred(entry)
         rows = [stage_record(entity, record, page, position, deferred, data_dir, quarantine)
-                for page, position, record in fresh + kept]
+                for page, position, record in fresh_then_carried(entry, lambda pages: iter_records(pages, data_dir),
+                                                                  record_key)]
         frame = pd.DataFrame([r for r in rows if r is not None])
         frame = frame.drop_duplicates("id", keep="first") if len(frame) else frame
         frame.to_parquet(out_dir / f"{table}.parquet", index=False)
     quarantine.frame().to_parquet(out_dir / "quarantine.parquet", index=False)
     return out_dir
+
+
+def record_key(record) -> str | None:
+    return record.get("id") if isinstance(record, dict) else None
 
 
 def iter_records(pages: list[dict], data_dir: Path):
