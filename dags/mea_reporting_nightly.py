@@ -12,9 +12,10 @@ Great Expectations, and only then published by switching `current` (write-audit-
   `full_refresh` ignores the cursors. A release is all-or-nothing: if a source fails, nothing
   is published, unless `allow_partial` is set, which publishes the others and flags the
   release as partial, naming the failed sources in its manifest.
-* **Incremental**: conditional requests everywhere; InforMEA also keeps a cursor on `updated`,
-  bounded by the run's data interval end, so each run of `make backfill` takes its interval's
-  changes. Cursors advance only when a release publishes.
+* **Incremental**: conditional requests everywhere; InforMEA (`updated`) and CBD
+  (`updatedDate_dt`) also keep a cursor, bounded by the run's data interval end, so each run of
+  `make backfill` takes its interval's changes. Cursors advance only when a release publishes;
+  a full fetch comes round every `MEA_FULL_REFRESH_DAYS` (default 7).
 * **Alerts**: an on-failure callback and a summary after publish, in the log and through the
   notifiers configured in `MEA_ALERTS` (outputs/alerts.py).
 * **Outputs**: `$MEA_DATA_DIR/releases/<id>/` (Parquet, CSV, DuckDB, Excel, manifest.json),

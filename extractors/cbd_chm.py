@@ -15,7 +15,7 @@ import requests
 from extractors import http
 from extractors.fetch import fetch_json, with_validators
 from extractors.sources import base_url
-from extractors.state import carried_over, published_fetch_log
+from extractors.state import carried_over, incremental_base
 
 SOURCE = "cbd-chm"
 INDEX = "/api/v2013/index"
@@ -43,12 +43,13 @@ def extract(data_dir: Path, run_dir: Path, session: requests.Session | None = No
 
     After a published run each schema is fetched from its cursor (``updatedDate_dt`` after the
     newest document it saw, up to ``until``, the run's data interval end) and the published pages
-    are carried beside the new ones. ``full_refresh`` fetches everything again.
+    are carried beside the new ones. ``full_refresh``, and a full fetch every
+    ``MEA_FULL_REFRESH_DAYS`` (``extractors.state.incremental_base``), fetch everything again.
     """
     url = (url or base_url(SOURCE)).rstrip("/")
     data_dir = Path(data_dir)
     session = with_validators(session or http.make_session(), data_dir, SOURCE)
-    published = None if full_refresh else published_fetch_log(SOURCE, data_dir)
+    published, last_full_at = incremental_base(SOURCE, data_dir, full_refresh)
     entities, cursor = {}, {}
     for schema, with_documents in SCHEMAS.items():
         base = published["entities"].get(schema) if published else None
@@ -62,8 +63,8 @@ def extract(data_dir: Path, run_dir: Path, session: requests.Session | None = No
     session.validators.save()
     out = Path(run_dir) / SOURCE / "fetch.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"source_system": SOURCE, "base_url": url, "entities": entities, "cursor": cursor},
-                              indent=1, sort_keys=True))
+    out.write_text(json.dumps({"source_system": SOURCE, "base_url": url, "entities": entities, "cursor": cursor,
+                               "last_full_at": last_full_at}, indent=1, sort_keys=True))
     return out
 
 

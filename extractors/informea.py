@@ -18,7 +18,7 @@ import requests
 from extractors import http
 from extractors.fetch import fetch_json, with_validators
 from extractors.sources import base_url
-from extractors.state import carried_over, published_fetch_log
+from extractors.state import carried_over, incremental_base
 
 log = logging.getLogger(__name__)
 #: 2026-11: OData v2 JSON dates are "/Date(<ms since epoch>[+offset])/"
@@ -48,12 +48,13 @@ def extract(data_dir: Path, run_dir: Path, session: requests.Session | None = No
     After a published run, CountryReports and NationalPlans are fetched from its cursor
     (``updated`` after the newest record it saw) up to ``until`` (the run's data interval end),
     and the published pages are carried over beside the new ones; staging lets a record in a new
-    page replace the same record in a carried one. ``full_refresh`` fetches everything again.
+    page replace the same record in a carried one. ``full_refresh``, and a full fetch every
+    ``MEA_FULL_REFRESH_DAYS`` (``extractors.state.incremental_base``), fetch everything again.
     """
     url = (url or base_url(SOURCE)).rstrip("/")
     session = with_validators(session or http.make_session(), data_dir, SOURCE)
-    published = None if full_refresh else published_fetch_log(SOURCE, data_dir)
-    fetch_log = {"source_system": SOURCE, "base_url": url, "entities": {}, "cursor": {}}
+    published, last_full_at = incremental_base(SOURCE, data_dir, full_refresh)
+    fetch_log = {"source_system": SOURCE, "base_url": url, "entities": {}, "cursor": {}, "last_full_at": last_full_at}
     for entity, navs in ENTITY_SETS.items():
         base = published["entities"].get(entity) if published and entity in CURSOR_SETS else None
         since = (published or {}).get("cursor", {}).get(entity) if base else None

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from outputs.paths import data_dir
 
 FILE = "published-fetch.json"
+#: a cursor cannot see records deleted upstream, so incremental sources fetch everything again this often
+FULL_REFRESH_DAYS = 7
 
 
 class NothingPublished(RuntimeError):
@@ -25,6 +28,21 @@ def published_fetch_log(source: str, folder: Path | None = None) -> dict | None:
     configured one), or None before its first publish."""
     path = Path(folder or data_dir()) / "state" / source / FILE
     return json.loads(path.read_text()) if path.exists() else None
+
+
+def incremental_base(source: str, folder: Path, full_refresh: bool = False) -> tuple[dict | None, str]:
+    """What an incremental source builds on: (the published fetch log, or None when this run must
+    fetch everything; when the last full fetch was). A full fetch is due when asked for, before
+    the first publish, and every ``MEA_FULL_REFRESH_DAYS`` days (default 7), so deletions upstream
+    reach the release within a week."""
+    published = published_fetch_log(source, folder)
+    now = datetime.now(timezone.utc)
+    days = float(os.environ.get("MEA_FULL_REFRESH_DAYS", FULL_REFRESH_DAYS))
+    last_full = (published or {}).get("last_full_at")
+    due = last_full is None or now - datetime.fromisoformat(last_full) > timedelta(days=days)
+    if full_refresh or due:
+        return None, now.isoformat(timespec="seconds")
+    return published, last_full
 
 
 def record_published(fetch_logs: dict[str, str]) -> None:

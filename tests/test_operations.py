@@ -1,6 +1,6 @@
 """Operating the pipeline: no-change nights, revisions, backfills, re-processing, a killed publish, alerts."""
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 import os
 import shutil
 import signal
@@ -253,3 +253,61 @@ def test_a_cbd_resubmission_is_fetched_by_its_cursor_and_replaces_the_old_values
     assert (revision.country_iso3, revision.year, revision.disaggregation) == ("ALB", 2017, "_T")
     assert revision.old_value.startswith("15.1") and revision.new_value.startswith("15.7")
     assert len(rows(second)) == len(rows(first))
+
+
+@pytest.mark.parametrize("days_ago, filtered", [(1, True), (8, False)])
+def test_a_full_fetch_comes_round_every_week_so_deletions_are_seen(data_dir, upstream, days_ago, filtered):
+    run_pipeline("first", only("informea"))
+    state = data_dir / "state" / "informea" / "published-fetch.json"
+    published = json.loads(state.read_text())
+    published["last_full_at"] = (datetime.now(timezone.utc) - timedelta(days=days_ago)).isoformat()
+    state.write_text(json.dumps(published))
+    run_pipeline("second", only("informea"))
+    fetch_log = json.loads((data_dir / "runs" / "second" / "informea" / "fetch.json").read_text())
+    urls = [unquote_plus(p["url"]) for p in fetch_log["entities"]["CountryReports"]["pages"]]
+    assert all(("$filter=updated gt" in u) == filtered for u in urls), urls
+    assert ("carried" in fetch_log["entities"]["CountryReports"]) == filtered
+
+
+def test_alerts_reach_officers_by_e_mail_through_airflow_s_smtp_notifier(tmp_path, monkeypatch):
+    import base64
+    import email
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    from outputs.alerts import on_failure
+
+    received = []
+
+    class Inbox:
+        async def handle_DATA(self, server, session, envelope):
+            received.append(email.message_from_bytes(envelope.content))
+            return "250 OK"
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    smtp = Controller(Inbox(), hostname="127.0.0.1", port=port)
+    smtp.start()
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", f"smtp://127.0.0.1:{port}?disable_tls=true&disable_ssl=true")
+    config = tmp_path / "alerts.yaml"
+    config.write_text("- notifier: airflow.providers.smtp.notifications.smtp.SmtpNotifier\n  events: [failure]\n"
+                      "  kwargs: {to: officers@example.org, from_email: mea@example.org, subject: mea-reporting alert,\n"
+                      "           html_content: '<pre>{{ mea_alert }}</pre>'}\n")
+    monkeypatch.setenv("MEA_ALERTS", str(config))
+
+    class TaskInstance:
+        task_id, try_number = "publish_release", 1
+
+    class Run:
+        run_id = "scheduled__2026-11-28"
+
+    try:
+        on_failure({"task_instance": TaskInstance(), "dag_run": Run(), "exception": RuntimeError("audit failed")})
+    finally:
+        smtp.stop()
+    assert len(received) == 1 and received[0]["To"] == "officers@example.org"
+    body = next(part for part in received[0].walk() if part.get_content_type() == "text/html")
+    text = base64.b64decode(body.get_payload()).decode()
+    assert "task publish_release of run scheduled__2026-11-28 failed" in text and "audit failed" in text
