@@ -137,16 +137,6 @@ def test_parts_have_the_contract_shapes_and_unique_keys(parts):
     assert set(reports["report_cycle"]) == {"cbd:NR7", "cbd:NR6"}
 
 
-def test_countries_and_cycles_restrict_the_slice(parts, tmp_path):
-    sliced = cbd_chm.harmonize(parts.parent / "staging", tmp_path, countries=["ken"], cycles=["cbd:NR6"])
-    reports = pd.read_parquet(sliced / "report_submissions.parquet")
-    assert reports[["country_iso3", "report_cycle"]].drop_duplicates().values.tolist() == [["KEN", "cbd:NR6"]]
-    assert len(pd.read_parquet(sliced / "observations.parquet")) == 0
-    assert len(pd.read_parquet(sliced / "national_targets.parquet")) == 0  # national targets belong to cbd:NR7
-    kenya = cbd_chm.harmonize(parts.parent / "staging", tmp_path / "ke", countries=["KEN"])
-    assert set(pd.read_parquet(kenya / "national_targets.parquet")["country_iso3"]) == {"KEN"}
-
-
 def test_bad_records_are_quarantined_with_reasons(parts):
     q = pd.read_parquet(parts / "quarantine.parquet")
     reasons = {(r.field, r.value): r.reason for r in q.itertuples()}

@@ -17,6 +17,9 @@ import pytest
 from extractors.cites_trade import (BadFile, Limits, copy_limited, extract, extracted_members, read_header,
                                     release_members)
 from outputs import contracts
+from outputs.audit import audit_release
+from outputs.publish import publish
+from outputs.release import build_release
 from replica.server import Replica, Response
 from transforms.catalogue import indicators
 from transforms.countries import UnknownCountry, countries_table, overrides, to_iso3
@@ -24,6 +27,7 @@ from transforms.cites_trade import CROSSWALK, harmonize, stage
 from transforms.observations import NATURAL_KEY
 
 from golden import assert_matches_golden, sorted_csv, write_golden
+from pipeline_helpers import ALL, harmonized_parts
 
 SOURCE = "cites-trade"
 HERE = Path(__file__).parent
@@ -32,11 +36,11 @@ SNAPSHOT = HERE.parent / "replica" / "snapshots" / SOURCE
 PARTS = ("cites_trade", "observations", "quarantine")
 
 
-def run(data_dir: Path, replica: Replica, countries=None, cycles=None) -> Path:
+def run(data_dir: Path, replica: Replica) -> Path:
     """extract -> stage -> harmonize on the replica; the parts folder."""
     fetch_log = extract(data_dir, data_dir / "run", url=replica.source_urls()[SOURCE])
     staging = stage(fetch_log, data_dir, fetch_log.parent / "staging")
-    return harmonize(staging, fetch_log.parent / "parts", countries, cycles)
+    return harmonize(staging, fetch_log.parent / "parts")
 
 
 def golden_csv(frame: pd.DataFrame, replica_url: str) -> str:
@@ -175,13 +179,25 @@ def test_comptab_observations_are_their_own(parts):
     assert tusks["value_num"].tolist() == [6.5]  # 4 + the decimal 2.5 of the latin-1 export
 
 
-def test_params_restrict_the_slice(seeded, replica):
-    parts = run(seeded, replica, countries=["NAM"], cycles=["cites:AR2022"])
-    obs = pd.read_parquet(parts / "observations.parquet")
+def test_params_restrict_the_release_to_a_slice(data_dir, upstream):
+    """The release build keeps a run's slice (the contract's ``slice:``): a country's cites_trade rows are
+    every shipment it imported or exported, its cycle cites:AR<year>."""
+    params = {**ALL, "sources": ["informea", SOURCE], "countries": ["NAM"], "cycles": ["cites:AR2022"]}
+    parts = harmonized_parts("slice", params)
+    release = build_release(parts, params, "slice")
+    audit_release(release)
+    publish(release)
+    obs = pd.read_parquet(release / "observations.parquet")
+    obs = obs[obs["source_system"] == SOURCE]
     assert set(obs["country_iso3"]) == {"NAM"} and set(obs["report_cycle"]) == {"cites:AR2022"}
-    trade = pd.read_parquet(parts / "cites_trade.parquet")
+    trade = pd.read_parquet(release / "cites_trade.parquet")
     assert set(trade["year"]) == {2022}
     assert ((trade["importer_iso3"] == "NAM") | (trade["exporter_iso3"] == "NAM")).all()
+    everything = pd.read_parquet(Path(parts[1]) / "cites_trade.parquet")
+    either_side = everything[(everything["year"] == 2022)
+                             & ((everything["importer_iso3"] == "NAM") | (everything["exporter_iso3"] == "NAM"))]
+    assert sorted(trade["id"]) == sorted(either_side["id"])
+    assert (trade["importer_iso3"] == "NAM").any() and (trade["exporter_iso3"] == "NAM").any()
 
 
 # Comparative tabulations from the inbox.

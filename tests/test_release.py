@@ -94,6 +94,8 @@ def test_params_restrict_the_release_to_a_slice(data_dir, upstream):
     release = run_pipeline("slice", params)
     obs = pd.read_parquet(release / "observations.parquet")
     assert set(obs["country_iso3"]) == {"KEN"}
+    for table in ("report_submissions", "national_targets"):
+        assert set(pd.read_parquet(release / f"{table}.parquet")["country_iso3"]) == {"KEN"}, table
     assert read_manifest(release)["params"]["countries"] == ["KEN"]
 
 

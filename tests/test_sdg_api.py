@@ -32,11 +32,11 @@ TABLES = ("observations", "sdg_aggregates", "quarantine")
 AGGREGATES = {"001", "002", "019", "142", "150", "009", "199", "722"}
 
 
-def run(tmp: Path, url: str, countries=None, cycles=None, page_size: int = GOLDEN_PAGE_SIZE) -> Path:
+def run(tmp: Path, url: str, page_size: int = GOLDEN_PAGE_SIZE) -> Path:
     """Extract, stage and harmonize the replica's snapshot; the parts folder."""
     fetch_log = extract(tmp / "var", tmp / "run", url=url, page_size=page_size)
     staging = stage(fetch_log, tmp / "var", tmp / "run" / "staging")
-    return harmonize(staging, tmp / "run" / "parts", countries, cycles)
+    return harmonize(staging, tmp / "run" / "parts")
 
 
 @pytest.fixture(scope="module")
@@ -255,16 +255,6 @@ def test_quarantine_holds_the_deliberately_bad_records(parts):
     assert "Nature 'N'" in reasons[("EN_WBE_INWTL/686/2010", "attributes.Nature")]
     assert "duplicate row" in reasons[("ER_PTD_TERR/404/2020", "series/geoAreaCode/timePeriodStart/dimensions")]
     assert len(q) == 7 and not q.duplicated(contracts.key("quarantine")).any()
-
-
-def test_params_restrict_the_slice(tmp_path, replica):
-    url = replica.source_urls()["sdg-api"]
-    kenya = run(tmp_path / "ken", url, countries=["ken"])
-    assert set(pd.read_parquet(kenya / "observations.parquet")["country_iso3"]) == {"KEN"}
-    assert pd.read_parquet(kenya / "sdg_aggregates.parquet").empty
-    wetlands = run(tmp_path / "wet", url, cycles=["sdg:2024-Q4"])
-    assert set(pd.read_parquet(wetlands / "observations.parquet")["indicator_code"]) == {"SDG-6.6.1"}
-    assert set(pd.read_parquet(wetlands / "sdg_aggregates.parquet")["series_code"]) == {"EN_WBE_INWTL"}
 
 
 @pytest.mark.parametrize("table", TABLES)

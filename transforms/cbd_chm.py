@@ -127,17 +127,6 @@ def unique_keys(obs: pd.DataFrame, entity: str, quarantine: Quarantine) -> pd.Da
     return with_catalogue(kept.astype({"year": "int64"}).reset_index(drop=True))
 
 
-def in_slice(frame: pd.DataFrame, countries: list[str] | None, cycles: list[str] | None,
-             cycle_column: str | None = "report_cycle") -> pd.DataFrame:
-    """Only the countries (ISO3) and cycles asked for; everything when a filter is empty."""
-    keep = pd.Series(True, index=frame.index)
-    if countries:
-        keep &= frame["country_iso3"].isin([c.upper() for c in countries])
-    if cycles:
-        keep &= frame[cycle_column].isin(cycles) if cycle_column else NR7 in cycles
-    return frame[keep].reset_index(drop=True)
-
-
 # Staging.
 
 def stage(fetch_log_path: Path, data_dir: Path, out_dir: Path) -> Path:
@@ -286,8 +275,7 @@ STAGING_COLUMNS = {
 
 # Harmonizing.
 
-def harmonize(staging_dir: Path, out_dir: Path, countries: list[str] | None = None,
-              cycles: list[str] | None = None) -> Path:
+def harmonize(staging_dir: Path, out_dir: Path) -> Path:
     """Shared-schema parts (observations, report_submissions, national_targets, quarantine) as Parquet."""
     staging_dir, out_dir = Path(staging_dir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -305,11 +293,10 @@ def harmonize(staging_dir: Path, out_dir: Path, countries: list[str] | None = No
                             crosswalk, quarantine)], ignore_index=True)
     reports = with_countries(read("reports"), quarantine)
     parts = {
-        "observations": in_slice(observations, countries, cycles),
-        "report_submissions": in_slice(submissions(reports), countries, cycles),
-        "national_targets": in_slice(national_targets(with_countries(read("target_alignments"), quarantine),
-                                                      thesaurus, quarantine),
-                                     countries, cycles, cycle_column=None),
+        "observations": observations,
+        "report_submissions": submissions(reports),
+        "national_targets": national_targets(with_countries(read("target_alignments"), quarantine), thesaurus,
+                                             quarantine),
         "quarantine": pd.concat([read("quarantine"), quarantine.frame()], ignore_index=True),
     }
     for name, frame in parts.items():

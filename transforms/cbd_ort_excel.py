@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from extractors.cbd_ort_excel import layout
-from transforms.cbd_chm import data_observations, in_slice, load_crosswalk, origin, parse_number, parse_year
+from transforms.cbd_chm import data_observations, load_crosswalk, origin, parse_number, parse_year
 from transforms.countries import UnknownCountry, to_iso3
 from transforms.quarantine import Quarantine
 from transforms.workbooks import LayoutError, declared_rows, stage_workbooks
@@ -74,8 +74,7 @@ def indicator_code(value) -> str:
     return repr(value) if isinstance(value, float) else str(value or "").strip()
 
 
-def harmonize(staging_dir: Path, out_dir: Path, countries: list[str] | None = None,
-              cycles: list[str] | None = None) -> Path:
+def harmonize(staging_dir: Path, out_dir: Path) -> Path:
     """``observations`` and ``quarantine`` parts (cycle cbd:NR7) as Parquet."""
     staging_dir, out_dir = Path(staging_dir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -84,7 +83,7 @@ def harmonize(staging_dir: Path, out_dir: Path, countries: list[str] | None = No
     rows = rows.assign(code=rows["Indicator code"], unit=rows["Unit"],
                        disaggregation=rows["Disaggregation"].fillna("").str.strip().replace("", "_T"))
     observations = data_observations(rows, load_crosswalk(SOURCE), "Indicator code", ENTITY, SOURCE, quarantine)
-    in_slice(observations, countries, cycles).to_parquet(out_dir / "observations.parquet", index=False)
+    observations.to_parquet(out_dir / "observations.parquet", index=False)
     pd.concat([pd.read_parquet(staging_dir / "quarantine.parquet"), quarantine.frame()], ignore_index=True).to_parquet(
         out_dir / "quarantine.parquet", index=False)
     return out_dir

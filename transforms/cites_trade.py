@@ -192,9 +192,8 @@ def empty_export(con, out: Path) -> None:
 
 # Harmonizing.
 
-def harmonize(staging_dir: Path, out_dir: Path, countries: list[str] | None = None,
-              cycles: list[str] | None = None) -> Path:
-    """The cites_trade, observations and quarantine parts as Parquet; ``countries``/``cycles`` restrict them."""
+def harmonize(staging_dir: Path, out_dir: Path) -> Path:
+    """The cites_trade, observations and quarantine parts as Parquet."""
     staging_dir, out_dir = Path(staging_dir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     quarantine = Quarantine(SOURCE)
@@ -212,16 +211,11 @@ def harmonize(staging_dir: Path, out_dir: Path, countries: list[str] | None = No
         export_id = "source_file || '@' || left(raw_sha256, 12) || '#' || row_number"
         export_ok = quarantine_codes(con, "comptab", code_checks(EXPORT_FIELDS) + party_checks(), export_id, quarantine)
         con.execute(f"""COPY (SELECT {', '.join(f'"{c}"' for c in CITES_TRADE_COLUMNS)} FROM checked_shipments
-            WHERE {valid} AND {slice_sql(countries, cycles)} ORDER BY id)
+            WHERE {valid} ORDER BY id)
             TO {literal(out_dir / 'cites_trade.parquet')} (FORMAT parquet)""")
         observations = pd.concat([release_observations(con, f"{valid} AND {attributable}"),
                                   export_observations(con, export_ok, quarantine)], ignore_index=True)
-    keep = pd.Series(True, index=observations.index)
-    if countries:
-        keep &= observations["country_iso3"].isin([c.upper() for c in countries])
-    if cycles:
-        keep &= observations["report_cycle"].isin(cycles)
-    with_catalogue(observations[keep].reset_index(drop=True)).to_parquet(out_dir / "observations.parquet", index=False)
+    with_catalogue(observations).to_parquet(out_dir / "observations.parquet", index=False)
     staged = pd.read_parquet(staging_dir / "quarantine.parquet")
     pd.concat([staged, quarantine.frame()], ignore_index=True).to_parquet(out_dir / "quarantine.parquet", index=False)
     return out_dir
@@ -318,18 +312,6 @@ def quarantine_codes(con, table: str, checks, record_id: str, quarantine: Quaran
         for rid, entity, value, why, sha, url, seen in rows.fetchall():
             quarantine.reject(entity, rid, field, value, why, Origin(sha, url, seen))
     return " AND ".join(f"NOT coalesce(({c}), false)" for _, _, c, _ in checks)
-
-
-def slice_sql(countries: list[str] | None, cycles: list[str] | None) -> str:
-    """WHERE clause of the cites_trade rows of the countries (either side) and cycles asked for."""
-    clauses = ["true"]
-    if countries:
-        listed = ", ".join("'" + c.upper().replace("'", "") + "'" for c in countries)
-        clauses.append(f"(importer_iso3 IN ({listed}) OR exporter_iso3 IN ({listed}))")
-    if cycles:
-        listed = ", ".join("'" + c.replace("'", "") + "'" for c in cycles)
-        clauses.append(f"('cites:AR' || year) IN ({listed})")
-    return " AND ".join(clauses)
 
 
 def release_observations(con, ok: str) -> pd.DataFrame:

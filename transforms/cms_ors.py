@@ -15,7 +15,7 @@ import pandas as pd
 
 from extractors.cms_ors import records, unwrap
 from transforms.catalogue import indicator
-from transforms.cbd_chm import CROSSWALKS, OBSERVATION_COLUMNS, SUBMISSION_COLUMNS, in_slice, origin, parse_number, \
+from transforms.cbd_chm import CROSSWALKS, OBSERVATION_COLUMNS, SUBMISSION_COLUMNS, origin, parse_number, \
     unique_keys
 from transforms.countries import UnknownCountry, to_iso3
 from transforms.cycles import report_cycle
@@ -90,8 +90,7 @@ def answer_rows(qid, question: dict, provenance: dict) -> list[dict]:
 
 # Harmonizing.
 
-def harmonize(staging_dir: Path, out_dir: Path, countries: list[str] | None = None,
-              cycles: list[str] | None = None) -> Path:
+def harmonize(staging_dir: Path, out_dir: Path) -> Path:
     """Shared-schema parts (observations, report_submissions, quarantine) as Parquet."""
     staging_dir, out_dir = Path(staging_dir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -104,8 +103,8 @@ def harmonize(staging_dir: Path, out_dir: Path, countries: list[str] | None = No
     submitted = respondents[respondents["status"] == "Submitted"]
     answers = answer_observations(read("answers"), placed, respondents, quarantine)
     parts = {
-        "observations": in_slice(answers, countries, cycles),
-        "report_submissions": in_slice(submissions(submitted, questionnaires, placed), countries, cycles),
+        "observations": answers,
+        "report_submissions": submissions(submitted, questionnaires, placed),
         "quarantine": pd.concat([read("quarantine"), quarantine.frame()], ignore_index=True),
     }
     for name, frame in parts.items():

@@ -139,8 +139,7 @@ def english(localized: list[dict]) -> str | None:
 
 # Harmonizing.
 
-def harmonize(staging_dir: Path, out_dir: Path, countries: list[str] | None = None,
-              cycles: list[str] | None = None) -> Path:
+def harmonize(staging_dir: Path, out_dir: Path) -> Path:
     """Shared-schema parts (observations, report_submissions, conventions, quarantine) as Parquet."""
     staging_dir, out_dir = Path(staging_dir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -150,7 +149,7 @@ def harmonize(staging_dir: Path, out_dir: Path, countries: list[str] | None = No
                                 set(treaties["id"]), quarantine)
     plans = place_submissions(pd.read_parquet(staging_dir / "national_plans.parquet"), "NationalPlans",
                               set(treaties["id"]), quarantine)
-    submissions = select_slice(pd.concat([reports, plans], ignore_index=True), countries, cycles)
+    submissions = pd.concat([reports, plans], ignore_index=True)
     observations = pd.concat([report_observations(submissions, quarantine), plan_observations(submissions)],
                              ignore_index=True)
     submissions[SUBMISSION_COLUMNS].to_parquet(out_dir / "report_submissions.parquet", index=False)
@@ -201,16 +200,6 @@ def place_submissions(staged: pd.DataFrame, entity: str, treaty_ids: set[str], q
             "retrieved_at": rec["retrieved_at"], "entity": entity,
         })
     return pd.DataFrame(rows, columns=SUBMISSION_COLUMNS + ["entity"])
-
-
-def select_slice(submissions: pd.DataFrame, countries: list[str] | None, cycles: list[str] | None) -> pd.DataFrame:
-    """Only the countries (ISO3) and cycles asked for; everything when a filter is empty."""
-    keep = pd.Series(True, index=submissions.index)
-    if countries:
-        keep &= submissions["country_iso3"].isin([c.upper() for c in countries])
-    if cycles:
-        keep &= submissions["report_cycle"].isin(cycles)
-    return submissions[keep].reset_index(drop=True)
 
 
 def report_observations(submissions: pd.DataFrame, quarantine: Quarantine) -> pd.DataFrame:

@@ -15,7 +15,7 @@ import pandas as pd
 
 from extractors.ramsar_nrf import layout
 from transforms.catalogue import indicator
-from transforms.cbd_chm import OBSERVATION_COLUMNS, in_slice, load_crosswalk, origin, parse_number, unique_keys
+from transforms.cbd_chm import OBSERVATION_COLUMNS, load_crosswalk, origin, parse_number, unique_keys
 from transforms.countries import UnknownCountry, to_iso3
 from transforms.quarantine import Quarantine
 from transforms.workbooks import LayoutError, blank, declared_rows, stage_workbooks
@@ -85,14 +85,13 @@ def typed_answers(values: dict, base: dict, quarantine: Quarantine) -> list[dict
     return out
 
 
-def harmonize(staging_dir: Path, out_dir: Path, countries: list[str] | None = None,
-              cycles: list[str] | None = None) -> Path:
+def harmonize(staging_dir: Path, out_dir: Path) -> Path:
     """``observations`` and ``quarantine`` parts as Parquet."""
     staging_dir, out_dir = Path(staging_dir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     quarantine = Quarantine(SOURCE)
     observations = answer_observations(pd.read_parquet(staging_dir / f"{ENTITY}.parquet"), quarantine)
-    in_slice(observations, countries, cycles).to_parquet(out_dir / "observations.parquet", index=False)
+    observations.to_parquet(out_dir / "observations.parquet", index=False)
     pd.concat([pd.read_parquet(staging_dir / "quarantine.parquet"), quarantine.frame()], ignore_index=True).to_parquet(
         out_dir / "quarantine.parquet", index=False)
     return out_dir

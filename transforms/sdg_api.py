@@ -210,13 +210,8 @@ def stage_row(record: dict, page: dict, where: str, base_url: str, seen: dict,
 
 # Harmonizing.
 
-def harmonize(staging_dir: Path, out_dir: Path, countries: list[str] | None = None,
-              cycles: list[str] | None = None) -> Path:
-    """Shared-schema parts (observations, sdg_aggregates, quarantine) as Parquet.
-
-    ``countries`` (ISO3) keeps only those countries' observations and no aggregates; ``cycles``
-    keeps only those release cycles (``sdg:2025-Q2``) in both parts.
-    """
+def harmonize(staging_dir: Path, out_dir: Path) -> Path:
+    """Shared-schema parts (observations, sdg_aggregates, quarantine) as Parquet."""
     staging_dir, out_dir = Path(staging_dir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     quarantine = Quarantine(SOURCE)
@@ -224,12 +219,6 @@ def harmonize(staging_dir: Path, out_dir: Path, countries: list[str] | None = No
     placed = place_rows(pd.read_parquet(staging_dir / "series_data.parquet"), releases, quarantine)
     country_rows = first_of_each(placed[placed["country_iso3"].notna()], NATURAL_KEY, quarantine)
     aggregate_rows = first_of_each(placed[placed["country_iso3"].isna()], AGGREGATE_KEY, quarantine)
-    if countries:
-        country_rows = country_rows[country_rows["country_iso3"].isin([c.upper() for c in countries])]
-        aggregate_rows = aggregate_rows.iloc[0:0]
-    if cycles:
-        country_rows = country_rows[country_rows["report_cycle"].isin(cycles)]
-        aggregate_rows = aggregate_rows[aggregate_rows["report_cycle"].isin(cycles)]
     observations_part(country_rows).to_parquet(out_dir / "observations.parquet", index=False)
     aggregates_part(aggregate_rows).to_parquet(out_dir / "sdg_aggregates.parquet", index=False)
     staged_quarantine = pd.read_parquet(staging_dir / "quarantine.parquet")
