@@ -3,12 +3,15 @@ or huge fields, path-like file names, formula injection in the outputs, values i
 import zipfile
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from extractors import cbd_ort_excel as cbd_extractor
+from extractors import cites_trade as cites_extractor
+from extractors.cites_trade import BadFile
 from extractors import ramsar_nrf as ramsar_extractor
 from replica.server import SNAPSHOTS
-from transforms import cbd_ort_excel, ramsar_nrf
+from transforms import cbd_ort_excel, cites_trade, ramsar_nrf
 from transforms.workbooks import LayoutError
 
 #: billion laughs: ten levels of ten-fold entity expansion, 10^9 "lol"s if a parser expanded them
@@ -76,3 +79,35 @@ def test_a_workbook_over_a_declared_limit_is_refused(tmp_path, monkeypatch, sour
     original = fixture_workbook(source)
     with pytest.raises(LayoutError, match=rf"\[{source}\] {original.name}: {message}"):
         stage_inbox(tmp_path, source, original)
+
+
+# CSV exports (CITES comparative tabulations from the inbox).
+
+COMPTAB = SNAPSHOTS / "cites-trade" / "inbox" / "comptab_2026-11-21_comma_separated.csv"
+
+
+def stage_comptab(data_dir: Path, replica, name: str, third_line) -> Path:
+    """The replica's release and one comptab export whose third line is ``third_line(line)``."""
+    lines = COMPTAB.read_bytes().split(b"\n")
+    lines[2] = third_line(lines[2])
+    inbox = data_dir / "inbox" / "cites-trade"
+    inbox.mkdir(parents=True)
+    (inbox / name).write_bytes(b"\n".join(lines))
+    fetch_log = cites_extractor.extract(data_dir, data_dir / "run", url=replica.source_urls()["cites-trade"])
+    return cites_trade.stage(fetch_log, data_dir, data_dir / "run" / "staging")
+
+
+def test_a_csv_with_a_nul_byte_fails_the_file_naming_it_and_the_line(data_dir, replica):
+    with pytest.raises(BadFile, match=r"\[cites-trade\] comptab_nul.csv: NUL byte in line 3 .* the file is not read"):
+        stage_comptab(data_dir, replica, "comptab_nul.csv", lambda line: line.replace(b"Python", b"Py\0thon"))
+
+
+def test_a_line_with_a_10_mb_field_is_quarantined_naming_the_file(data_dir, replica):
+    staging = stage_comptab(data_dir, replica, "comptab_huge.csv",
+                            lambda line: line.replace(b"Python regius", b"P" * (10 << 20)))
+    q = pd.read_parquet(staging / "quarantine.parquet")
+    huge = q[q["source_record_id"].str.startswith("comptab_huge.csv@")]
+    assert huge[["field", "entity"]].values.tolist() == [["line", "comptab_huge.csv"]]
+    assert huge["source_record_id"].iloc[0].endswith("#line3") and "Maximum line size" in huge["reason"].iloc[0]
+    staged = pd.read_parquet(staging / "comptab")
+    assert len(staged) == COMPTAB.read_bytes().count(b"\n") - 2  # every other line (the header is none)

@@ -28,6 +28,9 @@ CROSSWALK = MAPPINGS / "crosswalk" / f"{SOURCE}.csv"
 CODE_LISTS = {"term": ("terms", "term"), "unit": ("units", "unit"), "purpose": ("purposes", "code"),
               "source": ("sources", "code")}
 APPENDICES = ("I", "II", "III", "N")
+#: a longer line is quarantined whole (DuckDB's reject table names it); the longest real line is
+#: a few hundred bytes, so this only catches a corrupt file or a deliberately huge field
+MAX_LINE_BYTES = 2_000_000
 ALIASES = {"App.": "appendix", "Importer reported quantity": "importer_quantity",
            "Exporter reported quantity": "exporter_quantity"}
 TYPES = {"year": "BIGINT", "quantity": "DOUBLE", "importer_quantity": "DOUBLE", "exporter_quantity": "DOUBLE"}
@@ -107,8 +110,8 @@ def read_member(con, path: Path, label: str, kind: str) -> list[str]:
     con.execute("DROP TABLE IF EXISTS m; DROP TABLE IF EXISTS m_rejects; DROP TABLE IF EXISTS m_scans")
     con.execute(f"""CREATE TEMP TABLE m AS SELECT row_number() OVER () AS row_number, * FROM read_csv(
         {literal(path)}, header = true, auto_detect = false, delim = '{delimiter}', quote = '"', escape = '"',
-        encoding = '{encoding}', columns = {spec}, store_rejects = true, rejects_table = 'm_rejects',
-        rejects_scan = 'm_scans')""")
+        encoding = '{encoding}', columns = {spec}, max_line_size = {MAX_LINE_BYTES}, store_rejects = true,
+        rejects_table = 'm_rejects', rejects_scan = 'm_scans')""")
     return layout
 
 
