@@ -9,8 +9,10 @@ import pytest
 from extractors import cbd_ort_excel as cbd_extractor
 from extractors import cites_trade as cites_extractor
 from extractors.cites_trade import BadFile
+from extractors.inbox import pick_up
+from extractors.landing import land
 from extractors import ramsar_nrf as ramsar_extractor
-from replica.server import SNAPSHOTS
+from replica.server import SNAPSHOTS, Replica, Response
 from transforms import cbd_ort_excel, cites_trade, ramsar_nrf
 from transforms.workbooks import LayoutError
 
@@ -111,3 +113,48 @@ def test_a_line_with_a_10_mb_field_is_quarantined_naming_the_file(data_dir, repl
     assert huge["source_record_id"].iloc[0].endswith("#line3") and "Maximum line size" in huge["reason"].iloc[0]
     staged = pd.read_parquet(staging / "comptab")
     assert len(staged) == COMPTAB.read_bytes().count(b"\n") - 2  # every other line (the header is none)
+
+
+# Upstream file names.
+
+def files_under(folder: Path) -> set[Path]:
+    return {p for p in folder.rglob("*") if p.is_file()}
+
+
+def test_inbox_file_names_are_made_safe_before_they_are_landed_or_logged(tmp_path):
+    inbox = tmp_path / "var" / "inbox" / "cites-trade"
+    inbox.mkdir(parents=True)
+    for name in ("report\\..\\..\\etc\\x.csv", "new\nline.csv", "KE..\u202egpj.csv", ".hidden.csv"):
+        (inbox / name).write_bytes(COMPTAB.read_bytes())
+    outside = files_under(tmp_path) - files_under(tmp_path / "var" / "inbox")
+    found = pick_up(tmp_path / "var", "cites-trade")
+    assert [f.name for f in found] == ["KE_gpj.csv", "new_line.csv", "report_etc_x.csv"]
+    landed = files_under(tmp_path) - files_under(tmp_path / "var" / "inbox") - outside
+    raw = tmp_path / "var" / "raw" / "cites-trade" / "inbox"
+    assert landed and all(p.is_relative_to(raw) and p.name.startswith(found[0].landed.sha256) for p in landed)
+    assert {p.suffix for p in landed} == {".csv", ".json"}
+
+
+def test_landing_names_files_by_hash_and_never_climbs_out_of_raw(tmp_path):
+    def land_as(entity: str, suffix: str):
+        return land(tmp_path, "cites-trade", entity, b"body", url="http://x", params=None, status=200, headers={},
+                    terms="", suffix=suffix)
+
+    assert land_as("release", "/../../../x").path.name.endswith(".bin")
+    assert land_as("release", ".ZIP").path.suffix == ".zip"
+    with pytest.raises(ValueError, match=r"not a source or entity name to land under: '\.\./\.\./x'"):
+        land_as("../../x", ".json")
+    assert {p.relative_to(tmp_path).parts[:3] for p in files_under(tmp_path)} == {("raw", "cites-trade", "release")}
+
+
+def test_a_content_disposition_file_name_does_not_name_the_landed_release(data_dir):
+    class Traversing(Replica):
+        def faults(self, request, response):
+            headers = {**response.headers, "Content-Disposition": 'attachment; filename="../../../owned/evil.zip"'}
+            return Response(response.status, headers, response.body)
+
+    with Traversing() as server:
+        cites_extractor.extract(data_dir, data_dir / "run", url=server.source_urls()["cites-trade"])
+    names = {p.relative_to(data_dir).as_posix() for p in files_under(data_dir)}
+    assert not any("evil" in name or "owned" in name for name in names)
+    assert {n.split("/")[0] for n in names} == {"raw", "run", "state"}
