@@ -17,9 +17,9 @@ from extractors.landing import Landed, land
 from extractors.sources import get_source
 
 
-#: what an inbox file name keeps (letters and digits of any script, space and . _ - + ( ) , =);
-#: runs of anything else, and of two or more dots, become one "_"
-UNSAFE_IN_NAME = re.compile(r"(?:[^\w .+(),=-]|\.{2,})+")
+#: what an inbox file name keeps (letters and digits of any script, space and . _ - + ( ) , = ' &,
+#: as in "Rapport d'activité (COP14).xlsx"); runs of anything else, and of two or more dots, become one "_"
+UNSAFE_IN_NAME = re.compile(r"(?:[^\w .+(),='&-]|\.{2,})+")
 
 
 @dataclass(frozen=True)

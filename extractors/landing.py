@@ -18,7 +18,7 @@ from pathlib import Path
 #: a file type as landing keeps it; anything else an upstream name suggests lands as ``.bin``
 SUFFIX = re.compile(r"\.[a-z0-9]{1,10}")
 #: the source and entity folder names; they come from code, and must never climb out of raw/
-FOLDER = re.compile(r"[a-z0-9][a-z0-9_-]*")
+FOLDER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 @dataclass(frozen=True)

