@@ -62,5 +62,6 @@ def test_a_fault_gives_the_same_observations_or_a_clean_failure(tmp_path, fault_
             with pytest.raises(UpstreamError, match=FAILS_WITH[fault]) as failure:
                 observation_keys(source)
             assert str(failure.value).startswith(f"[{source}] {server.url}{ENDPOINTS[source]}")
+            assert "?" in failure.value.url or source == "cms-ors"  # the page asked for, not only the endpoint
     assert server.injected > 0  # the seeded request was asked for, and faulted
     assert not (data_dir / "current").exists() and not (data_dir / "releases").exists()
