@@ -215,3 +215,14 @@ def test_slice_values_and_file_names_never_become_sql(data_dir, replica):
     assert traded(["ken"], ["cites:AR2021' OR '1'='1"]).empty
     kenya = traded(["ken"])
     assert len(kenya) and ((kenya["importer_iso3"] == "KEN") | (kenya["exporter_iso3"] == "KEN")).all()
+
+
+def test_a_release_member_named_with_a_path_is_unpacked_under_its_own_name_only(tmp_path):
+    release = tmp_path / "release.zip"
+    with zipfile.ZipFile(SNAPSHOTS / "cites-trade" / "trade_db.zip") as src, zipfile.ZipFile(release, "w") as out:
+        first = src.infolist()[0]
+        out.writestr("../../owned/trade_db_1.csv", src.read(first))
+    before = files_under(tmp_path)
+    for name, path in cites_extractor.extracted_members(release, "release.zip"):
+        assert name == "trade_db_1.csv" and path.name == name and path.parent.name.startswith("cites-trade-")
+    assert files_under(tmp_path) == before and not (tmp_path.parent / "owned").exists()
