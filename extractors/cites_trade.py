@@ -180,21 +180,33 @@ def layouts() -> dict[str, dict[str, list[str]]]:
     return yaml.safe_load(LAYOUTS.read_text(encoding="utf-8"))
 
 
-def detect_encoding(path: Path) -> str:
-    """``utf-8`` when the whole file decodes as UTF-8, else ``latin-1`` (read in chunks).
+def detect_encoding(path: Path, label: str) -> str:
+    """``utf-8`` when the whole file decodes as UTF-8, else ``latin-1`` (read in chunks). A NUL
+    byte fails the file naming its line: no CSV export has one, and a file full of them is the
+    UTF-16 that Excel's "Unicode Text" writes, whose rows would be read as garbage.
 
     2026-11: trade.cites.org writes its CSV exports in latin-1 (convention-sources.md 2a); files
     re-saved by a data officer are often UTF-8.
     """
-    decoder = codecs.getincrementaldecoder("utf-8")()
+    decoder, utf8, lines = codecs.getincrementaldecoder("utf-8")(), True, 0
+    with Path(path).open("rb") as f:
+        while chunk := f.read(CHUNK):
+            if (nul := chunk.find(b"\0")) >= 0:
+                line = lines + chunk.count(b"\n", 0, nul) + 1
+                raise BadFile(f"[{SOURCE}] {label}: NUL byte in line {line} "
+                              "(a binary or UTF-16 file? save it as CSV, UTF-8 or latin-1); the file is not read")
+            lines += chunk.count(b"\n")
+            utf8 = utf8 and decodes(decoder, chunk)
+    return "utf-8" if utf8 and decodes(decoder, b"", final=True) else "latin-1"
+
+
+def decodes(decoder, chunk: bytes, final: bool = False) -> bool:
+    """Whether ``chunk`` continues the incremental decoder's text without error."""
     try:
-        with Path(path).open("rb") as f:
-            while chunk := f.read(CHUNK):
-                decoder.decode(chunk)
-            decoder.decode(b"", final=True)
+        decoder.decode(chunk, final=final)
     except UnicodeDecodeError:
-        return "latin-1"
-    return "utf-8"
+        return False
+    return True
 
 
 def read_header(path: Path, label: str) -> tuple[str, str, list[str]]:
@@ -203,7 +215,7 @@ def read_header(path: Path, label: str) -> tuple[str, str, list[str]]:
     2026-11: comparative-tabulation exports come comma- or semicolon-separated
     (``comptab_<time>_<sep>_separated.csv``, convention-sources.md 2a); the header tells which.
     """
-    encoding = detect_encoding(path)
+    encoding = detect_encoding(path, label)
     with Path(path).open(encoding=encoding, newline="") as f:
         first = f.readline().lstrip("\ufeff")
     if not first.strip():

@@ -46,8 +46,9 @@ def get(session: requests.Session, source: str, url: str, *, params=None, header
     """GET with retries; any failure that survives them becomes an UpstreamError."""
     try:
         response = session.get(url, params=params, headers=headers, timeout=timeout)
-    except requests.RequestException as exc:
-        raise UpstreamError(source, url, f"request failed after retries: {exc.__class__.__name__}: {exc}") from exc
+    except requests.RequestException as exc:  # name the page (its query too), not just the endpoint
+        sent = requests.Request("GET", url, params=params).prepare().url
+        raise UpstreamError(source, sent, f"request failed after retries: {exc.__class__.__name__}: {exc}") from exc
     if response.status_code >= 400:
         raise UpstreamError(source, response.url, f"HTTP {response.status_code} after retries: {response.text[:200]!r}")
     return response

@@ -6,6 +6,7 @@ twice and a changed file is picked up as new.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -16,9 +17,14 @@ from extractors.landing import Landed, land
 from extractors.sources import get_source
 
 
+#: what an inbox file name keeps (letters and digits of any script, space and . _ - + ( ) , = ' &,
+#: as in "Rapport d'activité (COP14).xlsx"); runs of anything else, and of two or more dots, become one "_"
+UNSAFE_IN_NAME = re.compile(r"(?:[^\w .+(),='&-]|\.{2,})+")
+
+
 @dataclass(frozen=True)
 class InboxFile:
-    """A file found in the inbox and where its bytes were landed."""
+    """A file found in the inbox and where its bytes were landed; ``name`` is its safe name."""
 
     name: str
     landed: Landed
@@ -34,14 +40,21 @@ def pick_up(data_dir: Path, source: str, max_bytes: int = 512 * 1024 * 1024) -> 
     for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
         size = path.stat().st_size
         if size > max_bytes:
-            raise ValueError(f"[{source}] inbox file {path.name}: {size} bytes is over the {max_bytes}-byte limit")
+            raise ValueError(f"[{source}] inbox file {safe_name(path.name)}: {size} bytes is over the {max_bytes}-byte limit")
         sidecars_before = set((Path(data_dir) / "raw" / source / "inbox").rglob("*.meta.json"))
         landed = land(data_dir, source, "inbox", path.read_bytes(), url=path.resolve().as_uri(), params=None,
-                      status=None, headers={}, terms=get_source(source).terms, suffix=path.suffix.lower())
+                      status=None, headers={}, terms=get_source(source).terms, suffix=path.suffix)
         new = landed.path.with_name(f"{landed.sha256}.meta.json") not in sidecars_before and landed.sha256 not in seen
         seen.add(landed.sha256)
-        picked.append(InboxFile(path.name, landed, new))
+        picked.append(InboxFile(safe_name(path.name), landed, new))
     return picked
+
+
+def safe_name(name: str) -> str:
+    """An inbox file name as the fetch log, record ids, URLs and messages carry it: no path
+    separators, ``..``, control characters or leading dot (e.g. ``..\\..\\etc\\x`` from a
+    Windows mail client is ``etc_x``), at most 200 characters."""
+    return UNSAFE_IN_NAME.sub("_", name).strip(" ._")[:200] or "_"
 
 
 def land_inbox(source: str, data_dir: Path, run_dir: Path, max_bytes: int) -> Path:

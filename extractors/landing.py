@@ -9,9 +9,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+
+
+#: a file type as landing keeps it; anything else an upstream name suggests lands as ``.bin``
+SUFFIX = re.compile(r"\.[a-z0-9]{1,10}")
+#: the source and entity folder names; they come from code, and must never climb out of raw/
+FOLDER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 @dataclass(frozen=True)
@@ -26,7 +33,15 @@ class Landed:
 
 def land(data_dir: Path, source: str, entity: str, body: bytes, *, url: str, params: dict | None,
          status: int | None, headers: dict, terms: str, suffix: str = ".json") -> Landed:
-    """Store ``body`` under raw/<source>/<entity>/ by sha256 with its sidecar; return where."""
+    """Store ``body`` under raw/<source>/<entity>/ by sha256 with its sidecar; return where.
+
+    Only the content hash names the file: an upstream's own name for it (a Content-Disposition,
+    an inbox file name) can at most suggest its ``suffix``, and an odd one lands as ``.bin``.
+    """
+    for name in (source, entity):
+        if not FOLDER.fullmatch(name):
+            raise ValueError(f"not a source or entity name to land under: {name!r}")
+    suffix = suffix.lower() if SUFFIX.fullmatch(suffix.lower()) else ".bin"
     sha = hashlib.sha256(body).hexdigest()
     folder = Path(data_dir) / "raw" / source / entity / sha[:2]
     path = folder / f"{sha}{suffix}"

@@ -8,6 +8,8 @@ import pandas as pd
 import pyarrow as pa
 import yaml
 
+from transforms.duck import identifier
+
 CONTRACTS = Path(__file__).parent / "contracts.yaml"
 ARROW_TYPES = {
     "text": pa.string(),
@@ -44,7 +46,8 @@ def bulk_tables() -> list[str]:
 def duckdb_select(table: str) -> str:
     """A SELECT list casting each contract column to its DuckDB type, in contract order."""
     columns = contracts()[table]["columns"]
-    return ", ".join(f'CAST("{name}" AS {DUCKDB_TYPES[spec["type"]]}) AS "{name}"' for name, spec in columns.items())
+    return ", ".join(f"CAST({identifier(name)} AS {DUCKDB_TYPES[spec['type']]}) AS {identifier(name)}"
+                     for name, spec in columns.items())
 
 
 def key(table: str) -> list[str]:

@@ -24,6 +24,7 @@ import yaml
 from outputs import contracts
 from outputs.paths import REPO_ROOT, current_release, data_dir
 from extractors.sources import SOURCES
+from outputs.formulas import csv_text, csv_text_sql, is_text
 from outputs.workbook import write_workbook
 from transforms.catalogue import indicators_table
 from transforms.countries import countries_table
@@ -284,7 +285,17 @@ def file_digest(path: Path) -> str:
 
 
 def canonical_csv(table: pa.Table) -> bytes:
-    return table.to_pandas().to_csv(index=False, lineterminator="\n").encode("utf-8")
+    """A table as its release CSV: UTF-8, LF, formula-like text quote-prefixed (outputs.formulas)."""
+    frame = table.to_pandas()
+    for field in filter(is_text, table.schema):
+        frame[field.name] = frame[field.name].map(csv_text)
+    return frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
+
+
+def csv_select(path: Path) -> str:
+    """SELECT list of a Parquet file as its release CSV writes it (the DuckDB twin of canonical_csv)."""
+    return ", ".join(csv_text_sql(identifier(f.name)) + f" AS {identifier(f.name)}" if is_text(f)
+                     else identifier(f.name) for f in pq.read_schema(path))
 
 
 def new_release_id(content: dict[str, str]) -> str:
@@ -320,7 +331,8 @@ def write_bulk_table(folder: Path, name: str, parts: list[Path], previous: Path 
             order = ", ".join(identifier(c) for c in contracts.key(name))
             con.sql(f"SELECT * FROM ({' UNION ALL '.join(queries)}) ORDER BY {order}", params=args) \
                 .write_parquet(str(target), compression="zstd")
-        con.read_parquet(str(target)).write_csv(str(folder / f"{name}.csv"), header=True)
+        con.sql(f"SELECT {csv_select(target)} FROM read_parquet($target)", params={"target": str(target)}) \
+            .write_csv(str(folder / f"{name}.csv"), header=True)
     shutil.rmtree(spill, ignore_errors=True)
     return pq.read_metadata(target).num_rows
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import shutil
+import socket
+import struct
 import sys
 import threading
 import traceback
@@ -22,7 +24,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import replica as replica_package
 from replica.informea import InformeaOptions, InformeaService
-from replica.wire import RequestInfo, Response, text_response
+from replica.wire import DROP, RequestInfo, Response, text_response
 
 __all__ = ["InformeaOptions", "Replica", "RequestInfo", "Response", "Stats"]
 
@@ -236,6 +238,10 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
     def send(self, response: Response) -> None:
+        if response is DROP:  # close with SO_LINGER 0: the client sees a connection reset
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            return
         self.send_response(response.status)
         for name, value in {"Content-Length": str(len(response.body)), **response.headers}.items():
             self.send_header(name, value)

@@ -28,3 +28,7 @@ class Response:
 def text_response(status: int, text: str) -> Response:
     """A plain-text response (used for `$count` and for paths no source serves)."""
     return Response(status, {"Content-Type": "text/plain;charset=utf-8"}, text.encode("utf-8"))
+
+
+#: a response that is no response: the replica drops the connection (a reset) without answering
+DROP = Response(0)

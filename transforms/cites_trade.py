@@ -17,7 +17,7 @@ import pandas as pd
 from extractors.cites_trade import check_layout, extracted_members, layouts, read_header
 from transforms.catalogue import indicator
 from transforms.countries import UnknownCountry, overrides, to_iso3
-from transforms.duck import connect, literal
+from transforms.duck import connect, identifier, literal
 from transforms.observations import with_catalogue
 from transforms.quarantine import Origin, Quarantine
 
@@ -28,6 +28,9 @@ CROSSWALK = MAPPINGS / "crosswalk" / f"{SOURCE}.csv"
 CODE_LISTS = {"term": ("terms", "term"), "unit": ("units", "unit"), "purpose": ("purposes", "code"),
               "source": ("sources", "code")}
 APPENDICES = ("I", "II", "III", "N")
+#: a longer line is quarantined whole (DuckDB's reject table names it); the longest real line is
+#: a few hundred bytes, so this only catches a corrupt file or a deliberately huge field
+MAX_LINE_BYTES = 2_000_000
 ALIASES = {"App.": "appendix", "Importer reported quantity": "importer_quantity",
            "Exporter reported quantity": "exporter_quantity"}
 TYPES = {"year": "BIGINT", "quantity": "DOUBLE", "importer_quantity": "DOUBLE", "exporter_quantity": "DOUBLE"}
@@ -46,7 +49,7 @@ def snake(column: str) -> str:
 
 def raw(column: str) -> str:
     """A CSV column as read (all text), blank as NULL."""
-    return f"nullif(trim(\"{column}\"), '')"
+    return f"nullif(trim({identifier(column)}), '')"
 
 
 def typed_select(layout: list[str], columns: list[str]) -> str:
@@ -54,8 +57,8 @@ def typed_select(layout: list[str], columns: list[str]) -> str:
     parts = []
     for column in columns:
         name, value = snake(column), raw(column) if column in layout else "NULL"
-        parts.append(f'TRY_CAST({value} AS {TYPES[name]}) AS "{name}"' if name in TYPES
-                     else f'{value}::VARCHAR AS "{name}"')
+        parts.append(f"TRY_CAST({value} AS {TYPES[name]}) AS {identifier(name)}" if name in TYPES
+                     else f"{value}::VARCHAR AS {identifier(name)}")
     return ", ".join(parts)
 
 
@@ -103,12 +106,12 @@ def read_member(con, path: Path, label: str, kind: str) -> list[str]:
     """
     encoding, delimiter, header = read_header(path, label)
     layout = layouts()[kind][check_layout(kind, header, label)]
-    spec = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in layout) + "}"
+    spec = "{" + ", ".join(f"{literal(c)}: 'VARCHAR'" for c in layout) + "}"
     con.execute("DROP TABLE IF EXISTS m; DROP TABLE IF EXISTS m_rejects; DROP TABLE IF EXISTS m_scans")
     con.execute(f"""CREATE TEMP TABLE m AS SELECT row_number() OVER () AS row_number, * FROM read_csv(
-        {literal(path)}, header = true, auto_detect = false, delim = '{delimiter}', quote = '"', escape = '"',
-        encoding = '{encoding}', columns = {spec}, store_rejects = true, rejects_table = 'm_rejects',
-        rejects_scan = 'm_scans')""")
+        {literal(path)}, header = true, auto_detect = false, delim = {literal(delimiter)}, quote = '"', escape = '"',
+        encoding = {literal(encoding)}, columns = {spec}, max_line_size = {MAX_LINE_BYTES}, store_rejects = true,
+        rejects_table = 'm_rejects', rejects_scan = 'm_scans')""")
     return layout
 
 
@@ -121,7 +124,7 @@ def reject_rows(con, checks, record_id: str, entity: str, origin: Origin, quaran
     for field, condition, reason in checks:
         condition = f"coalesce(({condition}), false)"  # a NULL must not drop a row unreported
         guard = " AND ".join(f"NOT {c}" for c in bad) or "true"
-        rows = con.execute(f"SELECT {record_id}, \"{field}\" FROM m WHERE {condition} AND {guard} "
+        rows = con.execute(f"SELECT {record_id}, {identifier(field)} FROM m WHERE {condition} AND {guard} "
                            "ORDER BY row_number").fetchall()
         for rid, value in rows:
             quarantine.reject(entity, rid, field, value, reason, origin)
@@ -137,13 +140,17 @@ def stage_release(con, page: dict, data_dir: Path, out: Path, quarantine: Quaran
     for name, path in extracted_members(zip_path, f"{page['url']} ({zip_path.name})"):
         label = f"{zip_path.name}:{name}"
         read_member(con, path, label, "release")
-        record_id = f"coalesce({raw('Id')}, '{name}@{page['sha256'][:12]}#' || row_number)"
+        record_id = f"coalesce({raw('Id')}, {literal(name + '@' + page['sha256'][:12] + '#')} || row_number)"
         good = reject_rows(con, RELEASE_CHECKS, record_id, name, origin, quarantine)
         member = int(re.search(r"(\d+)\.csv$", name)[1])
-        con.execute(f"""COPY (SELECT {typed_select(columns, columns)}, '{name}' AS source_file, {member} AS member,
-            row_number, '{page['sha256']}' AS raw_sha256, '{page['retrieved_at']}' AS retrieved_at,
-            {literal(page['url'])} AS source_url FROM m WHERE {good} ORDER BY row_number)
+        con.execute(f"""COPY (SELECT {typed_select(columns, columns)}, {literal(name)} AS source_file, {member} AS member,
+            row_number, {provenance(page)}, {literal(page['url'])} AS source_url FROM m WHERE {good} ORDER BY row_number)
             TO {literal(out / name.replace('.csv', '.parquet'))} (FORMAT parquet)""")
+
+
+def provenance(page: dict) -> str:
+    """The raw_sha256 and retrieved_at columns of a fetch-log page, as SQL literals."""
+    return f"{literal(page['sha256'])} AS raw_sha256, {literal(page['retrieved_at'])} AS retrieved_at"
 
 
 def quarantine_duplicate_ids(con, out_dir: Path, quarantine: Quarantine) -> None:
@@ -175,8 +182,7 @@ def stage_export(con, page: dict, data_dir: Path, out: Path, quarantine: Quarant
     good = reject_rows(con, EXPORT_CHECKS, record_id, page["name"], origin, quarantine)
     columns = layouts()["comptab"]["comptab"]
     con.execute(f"""COPY (SELECT {typed_select(layout, columns)}, {literal(page["name"])} AS source_file,
-        row_number, '{page['sha256']}' AS raw_sha256, '{page['retrieved_at']}' AS retrieved_at,
-        {literal(origin.source_url)} AS source_url FROM m WHERE {good} ORDER BY row_number)
+        row_number, {provenance(page)}, {literal(origin.source_url)} AS source_url FROM m WHERE {good} ORDER BY row_number)
         TO {literal(out / (page['sha256'] + '.parquet'))} (FORMAT parquet)""")
 
 
@@ -210,7 +216,7 @@ def harmonize(staging_dir: Path, out_dir: Path) -> Path:
         attributable = quarantine_codes(con, "shipments", reporter_checks(), "id", quarantine)
         export_id = "source_file || '@' || left(raw_sha256, 12) || '#' || row_number"
         export_ok = quarantine_codes(con, "comptab", code_checks(EXPORT_FIELDS) + party_checks(), export_id, quarantine)
-        con.execute(f"""COPY (SELECT {', '.join(f'"{c}"' for c in CITES_TRADE_COLUMNS)} FROM checked_shipments
+        con.execute(f"""COPY (SELECT {', '.join(map(identifier, CITES_TRADE_COLUMNS))} FROM checked_shipments
             WHERE {valid} ORDER BY id)
             TO {literal(out_dir / 'cites_trade.parquet')} (FORMAT parquet)""")
         observations = pd.concat([release_observations(con, f"{valid} AND {attributable}"),
