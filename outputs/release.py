@@ -56,7 +56,8 @@ def build_release(parts_dirs: list[str], params: dict, run_id: str, failed: list
     """
     parts, previous, selected = [Path(p) for p in parts_dirs], current_release(), run_slice(params)
     tables = {name: merge_slice(name, frame, previous, selected) for name, frame in consolidate(parts).items()}
-    tables["quarantine"] = tables["quarantine"][tables["quarantine"]["reason"].map(lambda r: not is_superseded(r))]
+    # superseded rows are worked out again below, from the merged observations
+    tables["quarantine"] = tables["quarantine"][~tables["quarantine"]["reason"].str.startswith(SUPERSEDED)]
     tables["observations"], superseded = resolve_overlaps(tables["observations"])
     tables["quarantine"] = pd.concat([tables["quarantine"], superseded], ignore_index=True)
     tables["quarantine"] = carry_first_seen(tables["quarantine"], previous)
@@ -130,11 +131,6 @@ def resolve_overlaps(observations: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataF
         "first_seen": lost["retrieved_at"], "last_seen": lost["retrieved_at"],
     })
     return ranked[~losers].drop(columns="_rank").reset_index(drop=True), quarantined
-
-
-def is_superseded(reason: str) -> bool:
-    """Quarantine rows that resolve_overlaps wrote; they are worked out again on every build."""
-    return reason.startswith(SUPERSEDED)
 
 
 def run_slice(params: dict) -> dict:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import importlib.util
+import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import ModuleType
@@ -57,6 +58,13 @@ def write_golden(source: str, parts_dir: Path, parts: Iterable[str],
         path = golden_file(source, part)
         path.write_text(render(pd.read_parquet(Path(parts_dir) / f"{part}.parquet")), encoding="utf-8")
         print(f"wrote {path}")
+
+
+def update_golden_from(run: Callable[[Path], Path], source: str, parts: Iterable[str]) -> None:
+    """Rewrite a source's golden files from ``run(tmp_dir) -> parts_dir`` on the replica snapshot;
+    the ``--update`` entry point of inbox and token sources' test modules."""
+    with tempfile.TemporaryDirectory() as tmp:
+        write_golden(source, run(Path(tmp)), parts)
 
 
 def load_script(path: Path) -> ModuleType:

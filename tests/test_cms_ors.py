@@ -17,7 +17,7 @@ from extractors.http import UpstreamError
 from replica.server import SNAPSHOTS, Replica
 from transforms import cms_ors
 
-from golden import assert_matches_golden, load_script, write_golden
+from golden import assert_matches_golden, load_script, update_golden_from
 
 SOURCE = "cms-ors"
 UPDATE = "uv run python tests/test_cms_ors.py --update"
@@ -172,13 +172,5 @@ def test_golden_output(parts, part):
     assert_matches_golden(SOURCE, part, pd.read_parquet(parts / f"{part}.parquet"), UPDATE)
 
 
-def update_golden() -> None:
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        out = run(Path(tmp))
-        write_golden(SOURCE, out, PARTS)
-
-
 if __name__ == "__main__" and "--update" in sys.argv:
-    update_golden()
+    update_golden_from(run, SOURCE, PARTS)

@@ -1,11 +1,12 @@
 """Operating the pipeline: no-change nights, revisions, backfills, re-processing, a killed publish, alerts."""
 import json
-from datetime import datetime, timedelta, timezone
 import os
 import shutil
 import signal
 import subprocess
 import sys
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import unquote_plus
 
@@ -51,31 +52,34 @@ def test_a_no_change_night_downloads_no_bulk_file_and_publishes_no_new_content(d
         {t: i["sha256"] for t, i in read_manifest(first)["tables"].items()}
 
 
-def serve(snapshot: Path, monkeypatch, port: int = 0) -> Replica:
+@contextmanager
+def serving(snapshot: Path, monkeypatch, port: int = 0):
+    """The replica on ``snapshot`` (at ``port``, to keep source URLs, which are content, the same)."""
     server = Replica(snapshot_dir=snapshot, port=port).start()
     for variable, value in server.client_env().items():
         monkeypatch.setenv(variable, value)
-    return server
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def published_before_the_change(snapshot: Path, monkeypatch, *sources: str) -> tuple[Path, int]:
+    """A first release of ``sources``, and the replica port to serve the changed snapshot on."""
+    with serving(snapshot, monkeypatch) as server:
+        return run_pipeline("before", only(*sources)), int(server.url.rsplit(":", 1)[1])
 
 
 def test_one_changed_value_upstream_is_one_change_and_one_revision(data_dir, snapshot, monkeypatch):
-    server = serve(snapshot, monkeypatch)
-    port = int(server.url.rsplit(":", 1)[1])
-    try:
-        first = run_pipeline("before", only("informea", "sdg-api"))
-    finally:
-        server.stop()
+    first, port = published_before_the_change(snapshot, monkeypatch, "informea", "sdg-api")
     series = json.loads((snapshot / "sdg-api" / "SeriesData.json").read_text())
     target = next(r for r in series if r["geoAreaName"] == "Albania" and r["series"] == "ER_PTD_TERR")
     old = target["value"]
     target["value"] = "47.25"
     (snapshot / "sdg-api" / "SeriesData.json").write_text(json.dumps(series))
-    server = serve(snapshot, monkeypatch, port)  # same address: source URLs are part of the content
-    try:
+    with serving(snapshot, monkeypatch, port):
         second = run_pipeline("after", only("sdg-api"))
         third = run_pipeline("again", only("sdg-api"))
-    finally:
-        server.stop()
     diff = read_manifest(second)["diff"]["tables"]["observations"]
     assert diff == {"added": 0, "removed": 0, "changed": 1}
     revisions = pd.read_parquet(second / "revisions.parquet")
@@ -119,8 +123,7 @@ def test_a_backfill_over_three_days_equals_one_full_run(tmp_path, data_dir, snap
     for number, until in enumerate(days):
         if number == 1:
             added = add_country_report(snapshot, int(datetime(2026, 11, 25, 6, tzinfo=timezone.utc).timestamp() * 1000))
-        with Replica(snapshot_dir=snapshot) as server:
-            monkeypatch.setenv("MEA_INFORMEA_URL", server.source_urls()["informea"])
+        with serving(snapshot, monkeypatch):
             nightly.append(run_pipeline(f"backfill-{number}", only("informea", until=until)))
             fetch_log = json.loads((data_dir / "runs" / f"backfill-{number}" / "informea" / "fetch.json").read_text())
             filters.append({unquote_plus(p["url"]).partition("$filter=")[2]
@@ -132,8 +135,7 @@ def test_a_backfill_over_three_days_equals_one_full_run(tmp_path, data_dir, snap
     assert added not in set(before["source_record_id"])
     assert added in set(rows(nightly[1], "report_submissions")["source_record_id"])
     monkeypatch.setenv("MEA_DATA_DIR", str(tmp_path / "full"))
-    with Replica(snapshot_dir=snapshot) as server:
-        monkeypatch.setenv("MEA_INFORMEA_URL", server.source_urls()["informea"])
+    with serving(snapshot, monkeypatch):
         full = run_pipeline("full", only("informea"))
     for table in ("observations", "report_submissions", "coverage", "quarantine"):
         volatile = ["raw_sha256", "retrieved_at", "first_seen", "last_seen"]
@@ -223,12 +225,7 @@ def test_alerts_go_to_the_configured_notifiers(tmp_path, monkeypatch):
 
 
 def test_a_cbd_resubmission_is_fetched_by_its_cursor_and_replaces_the_old_values(data_dir, snapshot, monkeypatch):
-    server = serve(snapshot, monkeypatch)
-    port = int(server.url.rsplit(":", 1)[1])
-    try:
-        first = run_pipeline("before", only("informea", "cbd-chm"))
-    finally:
-        server.stop()
+    first, port = published_before_the_change(snapshot, monkeypatch, "informea", "cbd-chm")
     folder = snapshot / "cbd-chm"
     index, documents = (json.loads((folder / name).read_text()) for name in ("index.json", "documents.json"))
     entry = next(d for d in index if d["id"] == "ort-nr7id-al-265059-1")
@@ -236,11 +233,8 @@ def test_a_cbd_resubmission_is_fetched_by_its_cursor_and_replaces_the_old_values
     documents[entry["identifier_s"]]["data"][0]["value"] = 15.7
     for name, payload in (("index.json", index), ("documents.json", documents)):
         (folder / name).write_text(json.dumps(payload))
-    server = serve(snapshot, monkeypatch, port)
-    try:
+    with serving(snapshot, monkeypatch, port):
         second = run_pipeline("after", only("cbd-chm", until="2026-11-27T00:00:00+00:00"))
-    finally:
-        server.stop()
     fetch_log = json.loads((data_dir / "runs" / "after" / "cbd-chm" / "fetch.json").read_text())
     asked = {unquote_plus(p["url"]).partition("q=")[2].partition("&")[0]
              for p in fetch_log["entities"]["nationalReport7IndicatorData"]["pages"]}

@@ -14,7 +14,7 @@ from replica.server import SNAPSHOTS, seed_inbox
 from transforms import ramsar_nrf
 from transforms.workbooks import LayoutError
 
-from golden import assert_matches_golden, load_script, write_golden
+from golden import assert_matches_golden, load_script, update_golden_from
 
 SOURCE = "ramsar-nrf"
 UPDATE = "uv run python tests/test_ramsar_nrf.py --update"
@@ -110,13 +110,5 @@ def test_golden_output(parts, part):
     assert_matches_golden(SOURCE, part, pd.read_parquet(parts / f"{part}.parquet"), UPDATE)
 
 
-def update_golden() -> None:
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        out = run(Path(tmp))
-        write_golden(SOURCE, out, PARTS)
-
-
 if __name__ == "__main__" and "--update" in sys.argv:
-    update_golden()
+    update_golden_from(run, SOURCE, PARTS)
