@@ -12,7 +12,7 @@ from pathlib import Path
 
 import requests
 
-from extractors import http
+from extractors import drift, http
 from extractors.fetch import fetch_json, with_validators
 from extractors.sources import base_url
 from extractors.state import carried_over, incremental_base
@@ -90,6 +90,9 @@ def fetch_index(session, service_url: str, schema: str, data_dir: Path, page_siz
     for _ in range(MAX_PAGES):
         payload, page = fetch_json(session, SOURCE, request_url, params, data_dir, schema)
         num_found, docs = solr_docs(payload, page["url"])
+        drift.check_page(SOURCE, "index", docs, page)
+        if len(docs) > params["rows"]:  # paging on by what arrived would skip as many records
+            raise http.UpstreamError(SOURCE, page["url"], f"{len(docs)} docs on a page of rows={params['rows']}")
         page.update(records=len(docs), num_found=num_found,
                     newest_updated=max((str(d["updatedDate_dt"]) for d in docs if d.get("updatedDate_dt")), default=None))
         pages.append(page)

@@ -44,7 +44,7 @@ class BadFile(ValueError):
 
 @dataclass(frozen=True)
 class Limits:
-    """How far a release may expand: per member, in total, and by compression ratio.
+    """How far a release may expand: per member, in total, by compression ratio and in members.
 
     A 500,000-row member is ~120 MB and CSV deflates about 8:1, so these leave a wide margin
     while refusing a zip bomb (zeros deflate ~1000:1) before it fills the disk.
@@ -54,6 +54,7 @@ class Limits:
     total_bytes: int = 32 << 30
     ratio: int = 100
     ratio_floor: int = 1 << 20  # members smaller than this are not ratio-checked
+    members: int = 1000  # a release has tens of trade_db_<n>.csv; thousands of tiny members is a bomb too
 
 
 def extract(data_dir: Path, run_dir: Path, session: requests.Session | None = None,
@@ -120,6 +121,8 @@ def release_members(path: Path, label: str, limits: Limits = Limits()) -> list[z
             infos = zf.infolist()
     except (zipfile.BadZipFile, OSError) as exc:
         raise BadFile(f"[{SOURCE}] {label}: unreadable zip ({exc})") from exc
+    if len(infos) > limits.members:
+        raise BadFile(f"[{SOURCE}] {label}: {len(infos)} members, over the limit of {limits.members}")
     total = 0
     for info in infos:
         total += info.file_size

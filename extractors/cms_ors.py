@@ -12,7 +12,7 @@ from pathlib import Path
 
 import requests
 
-from extractors import http
+from extractors import drift, http
 from extractors.fetch import fetch_json, with_validators
 from extractors.sources import base_url, secret
 
@@ -54,6 +54,11 @@ def question_pages(session, url: str, qid, data_dir: Path, per_page: int) -> lis
         payload, page = fetch_json(session, SOURCE, request_url, {"page": number, "per_page": per_page}, data_dir,
                                    "questions")
         found = records(payload, "questions", "question", page["url"])
+        drift.check_page(SOURCE, "questions", found, page)
+        if number == 1 and not found:
+            # 2026-11: every ORS questionnaire has questions; an empty first page is a broken answer,
+            # not an empty questionnaire (the API sends no total to tell them apart)
+            raise http.UpstreamError(SOURCE, page["url"], f"questionnaire {qid} has no questions on page 1")
         pages.append({**page, "questionnaire_id": qid, "records": len(found)})
         if len(found) < per_page:
             return pages

@@ -1,12 +1,18 @@
 """HTTP for every extractor: one session with bounded retries, backoff and timeouts."""
 from __future__ import annotations
 
+import os
+
 import requests
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-#: (connect, read) seconds; a slow upstream page is normal, a silent one is not.
+#: (connect, read) seconds; a slow upstream page is normal, a silent one is not. MEA_HTTP_TIMEOUT
+#: overrides it: "connect,read" or one number for both.
 DEFAULT_TIMEOUT = (10, 120)
+#: a body cut short (fewer bytes than Content-Length) is fetched again this many times in all
+BODY_ATTEMPTS = 3
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 
 
@@ -41,11 +47,34 @@ def make_session(retries: int = 5, backoff_factor: float = 0.5, backoff_max: flo
     return session
 
 
+def timeout_setting() -> tuple[float, float]:
+    """(connect, read) seconds from MEA_HTTP_TIMEOUT, else DEFAULT_TIMEOUT."""
+    text = os.environ.get("MEA_HTTP_TIMEOUT", "").strip()
+    if not text:
+        return DEFAULT_TIMEOUT
+    try:
+        seconds = [float(part) for part in text.split(",")]
+    except ValueError:
+        seconds = []
+    if len(seconds) not in (1, 2) or min(seconds) <= 0:
+        raise ValueError(f"MEA_HTTP_TIMEOUT must be 'connect,read' or one number of seconds, not {text!r}")
+    return (seconds[0], seconds[-1])
+
+
+# urllib3 retries the request and its headers, not the body that requests reads afterwards: a body
+# cut short by the server (IncompleteRead) is fetched again here, a bounded number of times.
+@retry(retry=retry_if_exception_type(requests.exceptions.ChunkedEncodingError),
+       stop=stop_after_attempt(BODY_ATTEMPTS), wait=wait_exponential(multiplier=0.5, max=8), reraise=True)
+def get_whole_body(session: requests.Session, url: str, **options) -> requests.Response:
+    """``session.get``, again when the body arrived shorter than the server announced."""
+    return session.get(url, **options)
+
+
 def get(session: requests.Session, source: str, url: str, *, params=None, headers=None,
-        timeout=DEFAULT_TIMEOUT) -> requests.Response:
+        timeout=None) -> requests.Response:
     """GET with retries; any failure that survives them becomes an UpstreamError."""
     try:
-        response = session.get(url, params=params, headers=headers, timeout=timeout)
+        response = get_whole_body(session, url, params=params, headers=headers, timeout=timeout or timeout_setting())
     except requests.RequestException as exc:  # name the page (its query too), not just the endpoint
         sent = requests.Request("GET", url, params=params).prepare().url
         raise UpstreamError(source, sent, f"request failed after retries: {exc.__class__.__name__}: {exc}") from exc

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
-from extractors import http
+from extractors import drift, http
 from extractors.fetch import fetch_json, with_validators
 from extractors.sources import base_url
 from extractors.state import carried_over, incremental_base
@@ -105,10 +105,11 @@ def fetch_entity_set(session, service_url: str, entity: str, navs: tuple[str, ..
     request_url = f"{service_url}/{entity}"
     params = {"$format": "json", "$expand": ",".join(navs), "$orderby": ORDER_BY[entity],
               "$top": page_size, "$skip": 0, **({"$filter": window} if window else {})}
-    previous_keys = None
+    previous_keys, expected, distinct = None, record_count(session, service_url, entity, window), set()
     for _ in range(MAX_PAGES):
         payload, page = fetch_json(session, SOURCE, request_url, params, data_dir, entity)
         records, next_link = unwrap_collection(payload, request_url)
+        drift.check_page(SOURCE, entity, records, page)
         keys = page_keys(records)
         if keys and keys == previous_keys:
             # 2026-11: a server that ignores $skip returns the first page again; InforMEA's own
@@ -118,6 +119,7 @@ def fetch_entity_set(session, service_url: str, entity: str, navs: tuple[str, ..
             pages[-1]["stopped"] = "server repeated the previous page (ignores $skip)"
             break
         previous_keys = keys
+        distinct.update(key if key is not None else (page["sha256"], n) for n, key in enumerate(keys))
         newest.append(newest_updated(records))
         page["records"] = len(records)
         pages.append(page)
@@ -130,7 +132,20 @@ def fetch_entity_set(session, service_url: str, entity: str, navs: tuple[str, ..
             params = {**params, "$skip": params["$skip"] + page_size}
     else:
         raise http.UpstreamError(SOURCE, request_url, f"more than {MAX_PAGES} pages; refusing to go on")
+    if len(distinct) < expected and "stopped" not in pages[-1]:
+        raise http.UpstreamError(SOURCE, pages[-1]["url"], f"paging ended with {len(distinct)} distinct records "
+                                                           f"of the {expected} that $count promised (a page came "
+                                                           "back short or empty)")
     return {"pages": pages, "deferred": deferred, "newest_updated": max(filter(None, newest), default=None)}
+
+
+def record_count(session, service_url: str, entity: str, window: str | None) -> int:
+    """How many records the entity set holds (within ``window``): what paging must reach."""
+    response = http.get(session, SOURCE, f"{service_url}/{entity}/$count",
+                        params={"$filter": window} if window else None)
+    if not response.text.strip().isdigit():
+        raise http.UpstreamError(SOURCE, response.url, f"$count is not a number: {response.text[:80]!r}")
+    return int(response.text)
 
 
 def unwrap_collection(payload, url: str) -> tuple[list[dict], str | None]:

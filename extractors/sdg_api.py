@@ -13,7 +13,7 @@ from pathlib import Path
 import requests
 import yaml
 
-from extractors import http
+from extractors import drift, http
 from extractors.fetch import fetch_json, with_validators
 from extractors.sources import base_url
 
@@ -64,10 +64,14 @@ def fetch_series(session, service_url: str, code: str, data_dir: Path, page_size
         params = {"seriesCode": code, "page": number, "pageSize": page_size}
         payload, page = fetch_json(session, SOURCE, request_url, params, data_dir, f"SeriesData.{code}")
         envelope = unwrap_envelope(payload, page["url"])
+        drift.check_page(SOURCE, "SeriesData", envelope["data"], page)
         page["records"] = len(envelope["data"])
         pages.append(page)
-        if number >= envelope["totalPages"] or not envelope["data"]:
+        if number >= envelope["totalPages"]:
             return pages
+        if not envelope["data"]:
+            raise http.UpstreamError(SOURCE, page["url"], f"empty page {number} of {envelope['totalPages']} "
+                                                          f"({envelope['totalElements']} records promised)")
     raise http.UpstreamError(SOURCE, request_url, f"more than {MAX_PAGES} pages of {code}; refusing to go on")
 
 

@@ -89,6 +89,7 @@ def build_release(parts_dirs: list[str], params: dict, run_id: str, failed: list
         "partial": bool(failed),
         "failed_sources": list(failed),
         "inputs": inputs_of(parts_dirs),
+        "schema_drift": schema_drift_of(parts_dirs),
         "tables": {name: {"rows": rows[name], "sha256": content[name], "files": [f"{name}.parquet", f"{name}.csv"]}
                    for name in contracts.table_names()},
         "quarantine": quarantine_summary(tables["quarantine"]),
@@ -359,6 +360,20 @@ def inputs_of(parts_dirs: list[str]) -> dict:
         inputs[fetch_log["source_system"]] = {"base_url": fetch_log["base_url"], "fetch_log": str(parts.parent / "fetch.json"),
                                               "raw_files": [{"sha256": s, "url": u} for s, u in raw]}
     return inputs
+
+
+def schema_drift_of(parts_dirs: list[str]) -> dict:
+    """source -> entity -> undeclared upstream fields (extractors/drift.py) -> the first page that
+    carried each, from the runs' fetch logs; drift in a field the pipeline does not use is reported
+    here, never published silently."""
+    drift = {}
+    for parts in map(Path, parts_dirs):
+        fetch_log = json.loads((parts.parent / "fetch.json").read_text())
+        for entity, entry in fetch_log["entities"].items():
+            for page in entry["pages"]:
+                for name in page.get("schema_drift", []):
+                    drift.setdefault(fetch_log["source_system"], {}).setdefault(entity, {}).setdefault(name, page["url"])
+    return drift
 
 
 def carried_pages(entity: dict) -> list[dict]:

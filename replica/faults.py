@@ -4,11 +4,16 @@
 requests under ``endpoint`` (a path prefix) and answers it with ``fault`` instead of the real
 response. Transient faults (``FAULTS[name].hits`` > 0) hit that request only so many times, then
 let it through, as a server that recovers does; the others hit it every time it is asked.
+Paging faults (``Fault.paging``) pick among pages that follow another page of the same listing,
+and ``insert-while-paging`` shifts every later page of that listing, as a record inserted at the
+head of the sort order while the client pages does.
 """
 from __future__ import annotations
 
+import json
 import random
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,46 +23,181 @@ from replica.wire import DROP, RequestInfo, Response, text_response
 
 HTML_ERROR = (b"<!DOCTYPE html><html><head><title>Service unavailable</title></head>"
               b"<body><h1>We'll be back soon</h1></body></html>")
+#: where each source's JSON keeps a page's records (InforMEA v2 and v1, Solr, SDG API, ORS)
+RECORD_LISTS = (("d", "results"), ("d",), ("response", "docs"), ("data",), ("questions",), ("questionnaires",))
+#: query options that move through one listing; the rest name the listing
+PAGING_OPTIONS = {"$skip", "$skiptoken", "page", "start"}
+PAGE_SIZE_OPTIONS = ("$top", "rows", "per_page", "pageSize")
+#: the field ``extra-field`` adds to every record of the faulted page
+EXTRA_FIELD = "addedUpstream2026"
+LATENCY_SECONDS = 0.3
+#: longer than the read timeout the fault matrix gives its client (MEA_HTTP_TIMEOUT)
+STALL_SECONDS = 2.5
+
+
+@dataclass
+class Page:
+    """The faulted response with what a fault may need: its JSON records and the listing's state."""
+
+    response: Response
+    request: RequestInfo
+    field: str | None  # the record field renamed-field and missing-field act on
+    carried: list | None = None  # the records of the listing's previous page (paging faults)
 
 
 @dataclass(frozen=True)
 class Fault:
     """How a fault rewrites the real response, and how many hits it lasts (0: every hit)."""
 
-    rewrite: Callable[[Response], Response]
+    rewrite: Callable[[Page], Response]
     hits: int = 0
+    paging: bool = False  # needs a page that follows another page of its listing
+    records: bool = False  # acts on a page's records: only pages of records are candidates
+    shifts_listing: bool = False  # every later page of the listing is shifted too
+
+
+def with_records(page: Page, change: Callable[[list], list]) -> Response:
+    """The response with ``change`` applied to its list of records (the JSON otherwise unchanged)."""
+    payload = json.loads(page.response.body)
+    container, key = record_list(payload)
+    container[key] = change(container[key])
+    return Response(page.response.status, page.response.headers, json.dumps(payload).encode())
+
+
+def record_list(payload) -> tuple[dict, str]:
+    """(the object holding the records, its key) for any envelope of RECORD_LISTS."""
+    for path in RECORD_LISTS:
+        node = payload
+        for key in path[:-1]:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict) and isinstance(node.get(path[-1]), list):
+            return node, path[-1]
+    raise ValueError(f"no record list in {str(payload)[:120]!r}")
+
+
+def records_of(body: bytes) -> list:
+    """The records of a JSON page body ([] when it is no page of records)."""
+    try:
+        container, key = record_list(json.loads(body))
+    except ValueError:
+        return []
+    return container[key]
+
+
+def each_record(change: Callable[[dict, Page], None]) -> Callable[[Page], Response]:
+    """A rewrite that applies ``change`` to every record of the page (ORS wraps each in its name)."""
+    def rewrite(page: Page) -> Response:
+        def apply(items: list) -> list:
+            for item in items:
+                inner = next(iter(item.values())) if isinstance(item, dict) and len(item) == 1 else item
+                change(inner if isinstance(inner, dict) else item, page)
+            return items
+        return with_records(page, apply)
+    return rewrite
+
+
+def rename(record: dict, page: Page) -> None:
+    if page.field in record:
+        record[page.field + "Renamed"] = record.pop(page.field)
+
+
+def drop(record: dict, page: Page) -> None:
+    record.pop(page.field, None)
+
+
+def add_extra(record: dict, page: Page) -> None:
+    record[EXTRA_FIELD] = "new upstream field"
+
+
+def delayed(seconds: float) -> Callable[[Page], Response]:
+    """The real response, after ``seconds``."""
+    def rewrite(page: Page) -> Response:
+        time.sleep(seconds)
+        return page.response
+    return rewrite
+
+
+def truncated(page: Page) -> Response:
+    """The server says the whole length, sends half and hangs up."""
+    r = page.response
+    return Response(r.status, {**r.headers, "Content-Length": str(len(r.body)), "Connection": "close"},
+                    r.body[:len(r.body) // 2])
+
+
+def page_size(request: RequestInfo) -> int | None:
+    return next((int(request.query[o]) for o in PAGE_SIZE_OPTIONS if request.query.get(o, "").isdigit()), None)
+
+
+def shifted(page: Page) -> Response:
+    """A page after a record was inserted at the head: the previous page's last record first, its own
+    last one pushed on to the next page (unless it is the last page, which grows by one)."""
+    size = page_size(page.request)
+
+    def shift(records: list) -> list:
+        moved = page.carried[-1:] + records
+        return moved[:-1] if size is not None and len(records) >= size else moved
+    return with_records(page, shift)
 
 
 FAULTS = {
-    "5xx-burst": Fault(lambda r: text_response(503, "Service Unavailable"), hits=2),
-    "429-retry-after": Fault(lambda r: Response(429, {"Retry-After": "1"}, b"Too Many Requests"), hits=1),
-    "connection-reset": Fault(lambda r: DROP, hits=1),
-    # the server says the whole length, sends half and hangs up
-    "truncated-body": Fault(lambda r: Response(r.status, {**r.headers, "Content-Length": str(len(r.body)),
-                                                          "Connection": "close"}, r.body[:len(r.body) // 2])),
-    "malformed-json": Fault(lambda r: Response(r.status, r.headers, r.body[:len(r.body) // 2])),
-    "html-error-200": Fault(lambda r: Response(200, {"Content-Type": "text/html"}, HTML_ERROR)),
-    "empty-page": Fault(lambda r: Response(200, r.headers, b"")),
+    "latency": Fault(delayed(LATENCY_SECONDS)),
+    "read-timeout": Fault(delayed(STALL_SECONDS), hits=1),
+    "5xx-burst": Fault(lambda p: text_response(503, "Service Unavailable"), hits=2),
+    "429-retry-after": Fault(lambda p: Response(429, {"Retry-After": "1"}, b"Too Many Requests"), hits=1),
+    "connection-reset": Fault(lambda p: DROP, hits=1),
+    "truncated-body": Fault(truncated),
+    "truncated-body-once": Fault(truncated, hits=1),
+    "malformed-json": Fault(lambda p: Response(p.response.status, p.response.headers,
+                                               p.response.body[:len(p.response.body) // 2])),
+    "html-error-200": Fault(lambda p: Response(200, {"Content-Type": "text/html"}, HTML_ERROR)),
+    "empty-page": Fault(lambda p: Response(200, p.response.headers, b"")),
+    "renamed-field": Fault(each_record(rename), records=True),
+    "missing-field": Fault(each_record(drop), records=True),
+    "extra-field": Fault(each_record(add_extra), records=True),
+    "no-records": Fault(lambda p: with_records(p, lambda records: []), records=True),
+    # the page repeats the last record of the page before it, as an unstable sort order does
+    "duplicate-across-pages": Fault(lambda p: with_records(p, lambda records: p.carried[-1:] + records), paging=True),
+    # a record inserted at the head: every later page starts with the record that ended the one before
+    "insert-while-paging": Fault(shifted, paging=True, shifts_listing=True),
 }
 
 
-class FaultyReplica(Replica):
-    """The replica with ``fault`` on one seeded request under ``endpoint``; ``injected`` counts hits."""
+def listing(request: RequestInfo) -> tuple:
+    """What names a paged listing: its path and every query option but the ones that page it."""
+    return request.path, tuple(sorted((k, v) for k, v in request.query.items() if k not in PAGING_OPTIONS))
 
-    def __init__(self, fault: str, endpoint: str, seed: int = 0, *, among: int = 2, **options) -> None:
+
+class FaultyReplica(Replica):
+    """The replica with ``fault`` on one seeded request under ``endpoint``; ``injected`` counts hits.
+
+    ``field`` is the record field that renamed-field and missing-field act on.
+    """
+
+    def __init__(self, fault: str, endpoint: str, seed: int = 0, *, among: int = 2, field: str | None = None,
+                 **options) -> None:
         super().__init__(**options)
-        self.fault, self.endpoint = FAULTS[fault], endpoint
+        self.fault, self.endpoint, self.field = FAULTS[fault], endpoint, field
         self.nth = random.Random(f"{seed}:{fault}:{endpoint}").randrange(among)
         self.injected = 0
         self._lock = threading.Lock()
-        self._requests: list[tuple] = []  # distinct requests under the endpoint, in arrival order
+        self._requests: list[tuple] = []  # distinct candidate requests under the endpoint, in arrival order
         self._hits: Counter[tuple] = Counter()
+        self._last_page: dict[tuple, list] = {}  # listing -> the records of its latest page, as upstream has them
+        self._shifting: set[tuple] = set()  # listings insert-while-paging has started to shift
 
     def faults(self, request: RequestInfo, response: Response) -> Response:
         if response.status != 200 or not request.path.startswith(self.endpoint):
             return response
         key = (request.path, tuple(sorted(request.query.items())))
         with self._lock:
+            carried = self._last_page.get(listing(request))
+            self._last_page[listing(request)] = records_of(response.body)
+            if listing(request) in self._shifting:
+                return shifted(Page(response, request, self.field, carried))
+            if self.fault.paging and not carried:
+                return response  # a first page: nothing before it to repeat
+            if self.fault.records and not records_of(response.body):
+                return response  # no page of records ($count, a single record)
             if key not in self._requests:
                 self._requests.append(key)
             self._hits[key] += 1
@@ -65,4 +205,6 @@ class FaultyReplica(Replica):
             if not chosen or (self.fault.hits and self._hits[key] > self.fault.hits):
                 return response
             self.injected += 1
-        return self.fault.rewrite(response)
+            if self.fault.shifts_listing:
+                self._shifting.add(listing(request))
+        return self.fault.rewrite(Page(response, request, self.field, carried))

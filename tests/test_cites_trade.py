@@ -246,6 +246,16 @@ def test_a_zip_bomb_is_rejected_before_it_is_unpacked():
         release_members(FIXTURES / "bomb.zip", "bomb.zip", Limits(total_bytes=1000, ratio=10 ** 6))
 
 
+def test_a_zip_of_too_many_members_is_rejected(tmp_path):
+    many = tmp_path / "many.zip"
+    with zipfile.ZipFile(many, "w") as zf:
+        for n in range(1, 1002):
+            zf.writestr(f"trade_db_{n}.csv", "Year,App.\n")
+    with pytest.raises(BadFile, match=r"many\.zip: 1001 members, over the limit of 1000"):
+        release_members(many, "many.zip")
+    assert len(release_members(many, "many.zip", Limits(members=1001))) == 1001
+
+
 def test_a_member_expanding_past_what_it_claims_is_rejected():
     with pytest.raises(BadFile, match=r"lying\.zip: member trade_db_1\.csv is corrupt \(Bad CRC-32"):
         list(extracted_members(FIXTURES / "lying.zip", "lying.zip"))
