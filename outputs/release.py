@@ -92,7 +92,8 @@ def build_release(parts_dirs: list[str], params: dict, run_id: str, failed: list
         "schema_drift": schema_drift_of(parts_dirs),
         "tables": {name: {"rows": rows[name], "sha256": content[name], "files": [f"{name}.parquet", f"{name}.csv"]}
                    for name in contracts.table_names()},
-        "quarantine": quarantine_summary(tables["quarantine"]),
+        "quarantine": {**quarantine_summary(tables["quarantine"]),
+                       "resolved": resolved_quarantine(tables["quarantine"], previous)},
         "diff": diff_against(previous, tmp),
     }
     manifest["run_summary"] = run_summary(manifest, previous)
@@ -222,6 +223,18 @@ def carry_first_seen(quarantine: pd.DataFrame, previous: Path | None) -> pd.Data
     merged["first_seen"] = now.where(merged["first_seen_before"].isna() | (now <= merged["first_seen_before"]),
                                      merged["first_seen_before"])
     return merged.drop(columns="first_seen_before")
+
+
+def resolved_quarantine(quarantine: pd.DataFrame, previous: Path | None) -> list[dict]:
+    """The live release's quarantine rows this build no longer has (a mapping fix, a corrected
+    upstream record): listed in the manifest so that none leaves the quarantine silently."""
+    if previous is None or not (previous / "quarantine.parquet").exists():
+        return []
+    keys = contracts.key("quarantine")
+    before = pd.read_parquet(previous / "quarantine.parquet", columns=keys + ["first_seen", "last_seen"])
+    gone = before.merge(quarantine[keys].drop_duplicates(), on=keys, how="left", indicator=True)
+    gone = gone[gone["_merge"] == "left_only"].drop(columns="_merge")
+    return json.loads(gone.sort_values(keys).to_json(orient="records", date_format="iso"))
 
 
 def coverage(submissions: pd.DataFrame) -> pd.DataFrame:
