@@ -61,8 +61,26 @@ def question_pages(session, url: str, qid, data_dir: Path, per_page: int) -> lis
             raise http.UpstreamError(SOURCE, page["url"], f"questionnaire {qid} has no questions on page 1")
         pages.append({**page, "questionnaire_id": qid, "records": len(found)})
         if len(found) < per_page:
+            if not found and number > 1:
+                confirm_end(session, request_url, (number - 1) * per_page, page["url"])
             return pages
     raise http.UpstreamError(SOURCE, request_url, f"more than {MAX_PAGES} pages; refusing to go on")
+
+
+def confirm_end(session, request_url: str, offset: int, empty_url: str) -> None:
+    """Check that no question sits at ``offset``, where an empty page followed a full one.
+
+    2026-11: the ORS API sends no total, so an empty page after a full one is either the end or a
+    broken answer; the one-question window at the same offset (another URL, so no cached or
+    faulty copy of the page) tells them apart."""
+    response = http.get(session, SOURCE, request_url, params={"page": offset + 1, "per_page": 1})
+    try:
+        more = records(response.json(), "questions", "question", response.url)
+    except ValueError as exc:
+        raise http.UpstreamError(SOURCE, response.url, f"response is not JSON ({exc})") from exc
+    if more:
+        raise http.UpstreamError(SOURCE, empty_url, f"empty page, but question {offset + 1} exists "
+                                                    f"({response.url}): the paging is inconsistent")
 
 
 def records(payload, collection: str, member: str, url: str) -> list[dict]:

@@ -6,17 +6,21 @@ response. Transient faults (``FAULTS[name].hits`` > 0) hit that request only so 
 let it through, as a server that recovers does; the others hit it every time it is asked.
 Paging faults (``Fault.paging``) pick among pages that follow another page of the same listing,
 and ``insert-while-paging`` shifts every later page of that listing, as a record inserted at the
-head of the sort order while the client pages does.
+head of the sort order while the client pages does. ``INBOX_FAULTS`` are the files that arrive by
+e-mail instead of a good workbook (``inbox_fault``).
 """
 from __future__ import annotations
 
 import json
 import random
+import shutil
 import threading
 import time
+import zipfile
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from replica.server import Replica
 from replica.wire import DROP, RequestInfo, Response, text_response
@@ -208,3 +212,59 @@ class FaultyReplica(Replica):
             if self.fault.shifts_listing:
                 self._shifting.add(listing(request))
         return self.fault.rewrite(Page(response, request, self.field, carried))
+
+
+# Inbox faults: what arrives by e-mail. Each makes, from one fixture workbook, the files a data
+# officer would save in the inbox instead of it.
+
+#: billion laughs: ten levels of ten-fold entity expansion, 10^9 "lol"s if a parser expanded them
+LAUGHS = (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+          + b"".join(b'<!ENTITY lol%d "%s">' % (i, b"&lol%s;" % (b"%d" % (i - 1) if i > 1 else b"") * 10)
+                     for i in range(1, 10)) + b"]>")
+SHEET = "xl/worksheets/sheet1.xml"
+
+
+def rewritten(workbook: Path, target: Path, member: str, change: Callable[[bytes], bytes]) -> Path:
+    """A copy of ``workbook`` with ``member`` replaced by ``change(bytes)``."""
+    with zipfile.ZipFile(workbook) as src, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in src.infolist():
+            data = src.read(info)
+            out.writestr(info, change(data) if info.filename == member else data)
+    return target
+
+
+def with_bomb(xml: bytes) -> bytes:
+    """The sheet XML behind the billion-laughs DTD, with a cell that uses the last entity."""
+    body = xml.split(b"?>", 1)[1] if xml.startswith(b"<?xml") else xml
+    cell = b'<row r="9999"><c r="A9999" t="inlineStr"><is><t>&lol9;</t></is></c></row></sheetData>'
+    return LAUGHS + body.replace(b"</sheetData>", cell, 1)
+
+
+def renamed_header(header: str) -> Callable[[bytes], bytes]:
+    """Sheet XML with the (inline string) header cell ``header`` renamed, as a template revision does."""
+    return lambda xml: xml.replace(f"<t>{header}</t>".encode(), f"<t>{header} (new)</t>".encode(), 1)
+
+
+def inbox_fault(name: str, workbook: Path, folder: Path, header: str) -> list[Path]:
+    """The files that arrive instead of ``workbook`` under inbox fault ``name``, written in ``folder``
+    (``header``: the column renamed-column renames)."""
+    target = folder / workbook.name
+    if name == "truncated-file":  # a download or attachment cut short
+        target.write_bytes(workbook.read_bytes()[:workbook.stat().st_size // 2])
+    elif name == "html-saved-as-xlsx":  # a portal's error page saved under the expected name
+        target.write_bytes(HTML_ERROR)
+    elif name == "xml-bomb":
+        rewritten(workbook, target, SHEET, with_bomb)
+    elif name == "renamed-column":
+        rewritten(workbook, target, SHEET, renamed_header(header))
+    elif name == "same-file-twice":  # saved again, as a browser names a second download: the same bytes
+        shutil.copyfile(workbook, target)
+        copy = folder / f"{workbook.stem} (1){workbook.suffix}"
+        shutil.copyfile(workbook, copy)
+        return [target, copy]
+    else:
+        raise KeyError(name)
+    return [target]
+
+
+INBOX_FAULTS = ("truncated-file", "html-saved-as-xlsx", "xml-bomb", "renamed-column", "same-file-twice")

@@ -5,6 +5,8 @@ cleanly, naming the source, the URL and what was wrong, before anything is publi
 ``FAULT_MATRIX=<file.jsonl>`` appends each cell's outcome; ``tests/fault_table.py`` renders them."""
 import json
 import os
+import random
+import shutil
 from collections import Counter
 from contextlib import contextmanager
 from functools import partial
@@ -16,23 +18,23 @@ import pytest
 from extractors.http import UpstreamError, timeout_setting
 from extractors.pipeline import source_module
 from outputs.release import schema_drift_of
-from replica.faults import EXTRA_FIELD, FAULTS, FaultyReplica
-from replica.server import Replica
+from replica.faults import EXTRA_FIELD, FAULTS, INBOX_FAULTS, FaultyReplica, inbox_fault
+from replica.server import SNAPSHOTS, Replica
 from transforms.observations import NATURAL_KEY
+from transforms.workbooks import LayoutError
 
 from pipeline_helpers import ALL, harmonized_parts
 
 #: source -> the endpoint (path prefix) its faults hit: a paged listing each
 ENDPOINTS = {"informea": "/informea.svc/CountryReports", "cms-ors": "/cms-ors/api/v1/questionnaires/",
              "sdg-api": "/sdg/v1/sdg/Series/Data", "cbd-chm": "/cbd-chm/api/v2013/index"}
+#: inbox source -> a column its layout declares (renamed-column renames it)
+INBOX_COLUMN = {"cbd-ort-excel": "Indicator code", "ramsar-nrf": "5.1"}
 #: source -> extract options that make its small snapshot span several pages of the faulted listing
 SMALL_PAGES = {"informea": {}, "cms-ors": {"per_page": 3}, "sdg-api": {"page_size": 40},
                "cbd-chm": {"page_size": 30}}
 #: source -> a record field its transform uses (renamed-field and missing-field act on it)
 USED_FIELD = {"informea": "country", "cms-ors": "answers", "sdg-api": "geoAreaCode", "cbd-chm": "government_s"}
-#: cells no client can get right: the upstream sends nothing that tells the fault from real data
-KNOWN_LIMITS = {("cms-ors", "no-records"): "ORS sends no total: an emptied last page of questions looks like "
-                                            "the end of the questionnaire"}
 #: client timeouts short enough that the read-timeout fault (replica.faults.STALL_SECONDS) trips them
 TIMEOUT = "2,1"
 SEED = 20261128
@@ -102,9 +104,7 @@ def test_http_timeout_setting(monkeypatch):
 
 @pytest.mark.parametrize("fault", FAULTS)
 @pytest.mark.parametrize("source", ENDPOINTS)
-def test_a_fault_gives_the_same_observations_or_a_clean_failure(request, tmp_path, fault_free, source, fault):
-    if (source, fault) in KNOWN_LIMITS:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=KNOWN_LIMITS[source, fault]))
+def test_a_fault_gives_the_same_observations_or_a_clean_failure(tmp_path, fault_free, source, fault):
     data_dir = tmp_path / "var"
     endpoint = ENDPOINTS[source]
     with FaultyReplica(fault, endpoint, SEED, field=USED_FIELD[source]) as server, pointed_at(server, data_dir):
@@ -120,4 +120,49 @@ def test_a_fault_gives_the_same_observations_or_a_clean_failure(request, tmp_pat
                    sum(lost.values()), sum(duplicated.values()))
             assert keys == fault_free[source], f"lost {list(lost)[:3]}, extra or duplicated {list(duplicated)[:3]}"
     assert server.injected > 0  # the seeded request was asked for, and faulted
+    assert not (data_dir / "current").exists() and not (data_dir / "releases").exists()
+
+
+def inbox_with(data_dir: Path, source: str, fault: str | None = None) -> None:
+    """The source's inbox fixtures in ``data_dir``; under ``fault``, one seeded fixture arrives as the
+    fault's files instead."""
+    fixtures = sorted((SNAPSHOTS / source / "inbox").glob("*.xlsx"))
+    chosen = random.Random(f"{SEED}:{fault}:{source}").choice(fixtures) if fault else None
+    inbox = data_dir / "inbox" / source
+    inbox.mkdir(parents=True)
+    for fixture in fixtures:
+        if fixture == chosen:
+            inbox_fault(fault, fixture, inbox, INBOX_COLUMN[source])
+        else:
+            shutil.copyfile(fixture, inbox / fixture.name)
+
+
+@pytest.fixture(scope="module")
+def inbox_fault_free(tmp_path_factory) -> dict[str, Counter]:
+    data_dir = tmp_path_factory.mktemp("inbox-fault-free")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("MEA_DATA_DIR", str(data_dir))
+        for source in INBOX_COLUMN:
+            inbox_with(data_dir, source)
+        return {source: observation_keys(source, "fault-free") for source in INBOX_COLUMN}
+
+
+@pytest.mark.parametrize("fault", INBOX_FAULTS)
+@pytest.mark.parametrize("source", INBOX_COLUMN)
+def test_an_inbox_fault_gives_the_same_observations_or_a_clean_failure(tmp_path, monkeypatch, inbox_fault_free,
+                                                                      source, fault):
+    data_dir = tmp_path / "var"
+    monkeypatch.setenv("MEA_DATA_DIR", str(data_dir))
+    inbox_with(data_dir, source, fault)
+    try:
+        keys = observation_keys(source, "faulty")
+    except LayoutError as failure:
+        record(source, fault, "failed cleanly", str(failure))
+        names = {path.name for path in (data_dir / "inbox" / source).iterdir()}
+        assert any(str(failure).startswith(f"[{source}] {name}: ") for name in names), str(failure)
+    else:
+        lost, duplicated = inbox_fault_free[source] - keys, keys - inbox_fault_free[source]
+        record(source, fault, "same rows" if keys == inbox_fault_free[source] else "DIFFERENT rows", "",
+               sum(lost.values()), sum(duplicated.values()))
+        assert keys == inbox_fault_free[source], f"lost {list(lost)[:3]}, extra or duplicated {list(duplicated)[:3]}"
     assert not (data_dir / "current").exists() and not (data_dir / "releases").exists()

@@ -14,6 +14,7 @@ from extractors.cites_trade import BadFile
 from extractors.inbox import pick_up
 from extractors.landing import land
 from extractors import ramsar_nrf as ramsar_extractor
+from replica.faults import rewritten, with_bomb
 from replica.server import SNAPSHOTS, Replica, Response
 from transforms import cbd_ort_excel, cites_trade, ramsar_nrf
 from outputs.release import build_release, write_bulk_table
@@ -21,10 +22,6 @@ from transforms.workbooks import LayoutError
 
 from pipeline_helpers import ALL, harmonized_parts
 
-#: billion laughs: ten levels of ten-fold entity expansion, 10^9 "lol"s if a parser expanded them
-LAUGHS = (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
-          + b"".join(b'<!ENTITY lol%d "%s">' % (i, b"&lol%s;" % (b"%d" % (i - 1) if i > 1 else b"") * 10)
-                     for i in range(1, 10)) + b"]>")
 WORKBOOKS = {  # source -> (extractor, transforms module, a fixture workbook of its inbox)
     "cbd-ort-excel": (cbd_extractor, cbd_ort_excel, "KE_7NR_indicator_data.xlsx"),
     "ramsar-nrf": (ramsar_extractor, ramsar_nrf, None),
@@ -35,22 +32,6 @@ def fixture_workbook(source: str) -> Path:
     name = WORKBOOKS[source][2]
     inbox = SNAPSHOTS / source / "inbox"
     return inbox / name if name else sorted(inbox.glob("*.xlsx"))[0]
-
-
-def rewritten(workbook: Path, target: Path, member: str, change) -> Path:
-    """A copy of ``workbook`` with ``member`` replaced by ``change(bytes)``."""
-    with zipfile.ZipFile(workbook) as src, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as out:
-        for info in src.infolist():
-            data = src.read(info)
-            out.writestr(info, change(data) if info.filename == member else data)
-    return target
-
-
-def with_bomb(xml: bytes) -> bytes:
-    """The sheet XML behind the billion-laughs DTD, with a cell that uses the last entity."""
-    body = xml.split(b"?>", 1)[1] if xml.startswith(b"<?xml") else xml
-    cell = b'<row r="9999"><c r="A9999" t="inlineStr"><is><t>&lol9;</t></is></c></row></sheetData>'
-    return LAUGHS + body.replace(b"</sheetData>", cell, 1)
 
 
 def stage_inbox(tmp_path: Path, source: str, *files: Path) -> Path:
