@@ -11,6 +11,8 @@ from urllib3.util.retry import Retry
 #: (connect, read) seconds; a slow upstream page is normal, a silent one is not. MEA_HTTP_TIMEOUT
 #: overrides it: "connect,read" or one number for both.
 DEFAULT_TIMEOUT = (10, 120)
+#: the longest Retry-After we wait; a server asking for more is waited on for this long only
+MAX_RETRY_AFTER = 300
 #: a body cut short (fewer bytes than Content-Length) is fetched again this many times in all
 BODY_ATTEMPTS = 3
 RETRY_STATUSES = (429, 500, 502, 503, 504)
@@ -24,10 +26,19 @@ class UpstreamError(RuntimeError):
         self.source, self.url, self.problem = source, url, problem
 
 
+class BoundedRetry(Retry):
+    """urllib3's Retry with Retry-After honoured up to MAX_RETRY_AFTER seconds, so that one header
+    cannot hold a task for hours."""
+
+    def get_retry_after(self, response) -> float | None:
+        wait = super().get_retry_after(response)
+        return None if wait is None else min(wait, MAX_RETRY_AFTER)
+
+
 def make_session(retries: int = 5, backoff_factor: float = 0.5, backoff_max: float = 60.0) -> requests.Session:
     """A session that retries connection errors, read timeouts, 5xx and 429 with exponential
-    backoff, honouring Retry-After; only idempotent GETs are retried."""
-    retry = Retry(
+    backoff, honouring Retry-After (up to MAX_RETRY_AFTER); only idempotent GETs are retried."""
+    retry = BoundedRetry(
         total=retries,
         connect=retries,
         read=retries,

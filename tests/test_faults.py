@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from urllib3 import HTTPResponse
 
-from extractors.http import UpstreamError, timeout_setting
+from extractors.http import MAX_RETRY_AFTER, BoundedRetry, UpstreamError, timeout_setting
 from extractors.pipeline import source_module
 from outputs.release import schema_drift_of
 from replica.faults import EXTRA_FIELD, FAULTS, INBOX_FAULTS, FaultyReplica, inbox_fault
@@ -100,6 +101,12 @@ def test_http_timeout_setting(monkeypatch):
     monkeypatch.setenv("MEA_HTTP_TIMEOUT", "soon")
     with pytest.raises(ValueError, match="MEA_HTTP_TIMEOUT"):
         timeout_setting()
+
+
+def test_retry_after_is_honoured_up_to_a_bound():
+    asked = lambda seconds: HTTPResponse(status=429, headers={"Retry-After": seconds})  # noqa: E731
+    assert BoundedRetry().get_retry_after(asked("7")) == 7
+    assert BoundedRetry().get_retry_after(asked("86400")) == MAX_RETRY_AFTER
 
 
 @pytest.mark.parametrize("fault", FAULTS)
