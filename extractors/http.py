@@ -4,8 +4,8 @@ from __future__ import annotations
 import os
 
 import requests
-from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 from requests.adapters import HTTPAdapter
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 from urllib3.util.retry import Retry
 
 #: (connect, read) seconds; a slow upstream page is normal, a silent one is not. MEA_HTTP_TIMEOUT
