@@ -1,6 +1,10 @@
 """HTTP for every extractor: one session with bounded retries, backoff and timeouts."""
 from __future__ import annotations
 
+import os
+import threading
+from urllib.parse import urlsplit
+
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
@@ -8,6 +12,10 @@ from urllib3.util.retry import Retry
 #: (connect, read) seconds; a slow upstream page is normal, a silent one is not.
 DEFAULT_TIMEOUT = (10, 120)
 RETRY_STATUSES = (429, 500, 502, 503, 504)
+#: requests in flight per host at once unless MEA_HTTP_CONCURRENCY says otherwise; polite by default
+DEFAULT_CONCURRENCY = 2
+_host_slots: dict[tuple[str, int], threading.BoundedSemaphore] = {}
+_host_slots_lock = threading.Lock()
 
 
 class UpstreamError(RuntimeError):
@@ -34,7 +42,7 @@ def make_session(retries: int = 5, backoff_factor: float = 0.5, backoff_max: flo
         raise_on_status=False,
     )
     session = requests.Session()
-    adapter = HTTPAdapter(max_retries=retry)
+    adapter = HTTPAdapter(max_retries=retry, pool_maxsize=max(10, concurrency()))
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.headers["User-Agent"] = "mea-reporting (+https://github.com/mea-reporting)"
@@ -45,10 +53,27 @@ def get(session: requests.Session, source: str, url: str, *, params=None, header
         timeout=DEFAULT_TIMEOUT) -> requests.Response:
     """GET with retries; any failure that survives them becomes an UpstreamError."""
     try:
-        response = session.get(url, params=params, headers=headers, timeout=timeout)
+        with host_slot(url):  # retries and their backoff hold the slot: a struggling host gets no more load
+            response = session.get(url, params=params, headers=headers, timeout=timeout)
     except requests.RequestException as exc:  # name the page (its query too), not just the endpoint
         sent = requests.Request("GET", url, params=params).prepare().url
         raise UpstreamError(source, sent, f"request failed after retries: {exc.__class__.__name__}: {exc}") from exc
     if response.status_code >= 400:
         raise UpstreamError(source, response.url, f"HTTP {response.status_code} after retries: {response.text[:200]!r}")
     return response
+
+
+def concurrency() -> int:
+    """How many requests may be in flight to one host (``MEA_HTTP_CONCURRENCY``, at least 1)."""
+    value = os.environ.get("MEA_HTTP_CONCURRENCY", str(DEFAULT_CONCURRENCY))
+    try:
+        return max(1, int(value))
+    except ValueError:
+        raise ValueError(f"MEA_HTTP_CONCURRENCY must be a whole number, not {value!r}") from None
+
+
+def host_slot(url: str) -> threading.BoundedSemaphore:
+    """The semaphore every request to ``url``'s host shares in this process."""
+    key = (urlsplit(url).netloc, concurrency())
+    with _host_slots_lock:
+        return _host_slots.setdefault(key, threading.BoundedSemaphore(key[1]))

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 
 from extractors import http
-from extractors.fetch import fetch_json, with_validators
+from extractors.fetch import fetch_many, with_validators
 from extractors.sources import base_url
 from extractors.state import carried_over, incremental_base
 
@@ -100,37 +100,86 @@ def newest_updated(records: list[dict]) -> str | None:
 def fetch_entity_set(session, service_url: str, entity: str, navs: tuple[str, ...], data_dir: Path,
                      page_size: int = PAGE_SIZE, window: str | None = None) -> dict:
     """All pages of one entity set (within ``window``, a ``$filter``) plus its deferred navigation
-    targets, as fetch-log entries; ``newest_updated`` is the cursor the pages reach."""
-    pages, deferred, newest = [], {}, []
+    targets, as fetch-log entries; ``newest_updated`` is the cursor the pages reach.
+
+    The first two pages come one at a time (a server that ignores ``$skip`` repeats the first and
+    is left alone after two requests); then ``$count`` says how many pages remain, and those are
+    fetched ``$skip``/``$top`` concurrently. Server paging (``__next``) is followed one at a time.
+    """
     request_url = f"{service_url}/{entity}"
     params = {"$format": "json", "$expand": ",".join(navs), "$orderby": ORDER_BY[entity],
               "$top": page_size, "$skip": 0, **({"$filter": window} if window else {})}
-    previous_keys = None
-    for _ in range(MAX_PAGES):
-        payload, page = fetch_json(session, SOURCE, request_url, params, data_dir, entity)
-        records, next_link = unwrap_collection(payload, request_url)
+    walk = PageWalk(entity, page_size)
+    wanted = [(request_url, params)]
+    while wanted:
+        fetched = fetch_many(session, SOURCE, [(url, sent, entity) for url, sent in wanted], data_dir)
+        for (url, sent), (payload, page) in zip(wanted, fetched):
+            next_link = walk.take(payload, page, url, sent)
+            if walk.done or next_link:
+                break
+        if len(walk.pages) > MAX_PAGES:
+            raise http.UpstreamError(SOURCE, request_url, f"more than {MAX_PAGES} pages; refusing to go on")
+        if walk.done:
+            break
+        if next_link:
+            wanted = [(rebase(next_link, service_url), None)]
+        else:
+            wanted = [(request_url, {**params, "$skip": skip})
+                      for skip in remaining_skips(session, request_url, window, walk, page_size)]
+    deferred = resolve_deferred(session, service_url, walk.records, navs, data_dir, entity)
+    return {"pages": walk.pages, "deferred": deferred, "newest_updated": max(filter(None, walk.newest), default=None)}
+
+
+class PageWalk:
+    """The pages of one entity set taken in order, deciding after each whether paging is done."""
+
+    def __init__(self, entity: str, page_size: int):
+        self.entity, self.page_size = entity, page_size
+        self.pages, self.records, self.newest = [], [], []
+        self.previous_keys, self.last_skip, self.done = None, 0, False
+
+    def take(self, payload, page: dict, url: str, sent: dict | None) -> str | None:
+        """Add one page; returns its ``__next`` link (None when paging by ``$skip``)."""
+        records, next_link = unwrap_collection(payload, url)
         keys = page_keys(records)
-        if keys and keys == previous_keys:
+        if keys and keys == self.previous_keys:
             # 2026-11: a server that ignores $skip returns the first page again; InforMEA's own
             # harvester stops on two identical pages, and so do we (the run log says so).
             log.warning("[informea] %s: page repeated at $skip=%s; the server ignores $skip, stopping",
-                        entity, params and params.get("$skip"))
-            pages[-1]["stopped"] = "server repeated the previous page (ignores $skip)"
-            break
-        previous_keys = keys
-        newest.append(newest_updated(records))
+                        self.entity, sent and sent.get("$skip"))
+            self.pages[-1]["stopped"] = "server repeated the previous page (ignores $skip)"
+            self.done = True
+            return None
+        self.previous_keys, self.last_skip = keys, (sent or {}).get("$skip", self.last_skip)
+        self.newest.append(newest_updated(records))
         page["records"] = len(records)
-        pages.append(page)
-        deferred.update(resolve_deferred(session, service_url, records, navs, data_dir, entity))
-        if next_link:
-            request_url, params = rebase(next_link, service_url), None
-        elif len(records) < page_size:
-            break
-        else:
-            params = {**params, "$skip": params["$skip"] + page_size}
-    else:
-        raise http.UpstreamError(SOURCE, request_url, f"more than {MAX_PAGES} pages; refusing to go on")
-    return {"pages": pages, "deferred": deferred, "newest_updated": max(filter(None, newest), default=None)}
+        self.pages.append(page)
+        self.records.extend(records)
+        self.done = not next_link and len(records) < self.page_size
+        return next_link
+
+
+def remaining_skips(session, request_url: str, window: str | None, walk: PageWalk, page_size: int) -> range:
+    """The ``$skip`` of every page still to fetch: the next one alone until two pages agree that
+    the server honours ``$skip``, then all the pages ``$count`` says there are.
+
+    Like the sequential loop, the last page asked is the first short one (empty when the total is
+    a multiple of the page size), so the fetch log is the same at any concurrency.
+    """
+    following = walk.last_skip + page_size
+    total = entity_count(session, request_url, window) if len(walk.pages) > 1 else None
+    return range(following, max(following, total or 0) + 1, page_size)
+
+
+def entity_count(session, request_url: str, window: str | None) -> int | None:
+    """``<Set>/$count`` (within ``window``), or None when the service does not answer it."""
+    try:
+        response = http.get(session, SOURCE, f"{request_url}/$count", params={"$filter": window} if window else None,
+                            headers={"Accept": "text/plain"})
+        return int(response.text.strip())
+    except (http.UpstreamError, ValueError) as exc:
+        log.warning("[informea] %s/$count not usable (%s); paging one page at a time", request_url, exc)
+        return None
 
 
 def unwrap_collection(payload, url: str) -> tuple[list[dict], str | None]:
@@ -170,8 +219,8 @@ def deferred_key(uri: str) -> str:
 
 
 def resolve_deferred(session, service_url: str, records: list[dict], navs, data_dir: Path, entity: str) -> dict:
-    """Fetch and land the targets of deferred navigation links; fetch-log entries by key."""
-    resolved = {}
+    """Fetch and land the targets of deferred navigation links (concurrently); fetch-log entries by key."""
+    links = {}
     for record in records:
         for nav in navs:
             try:
@@ -179,10 +228,9 @@ def resolve_deferred(session, service_url: str, records: list[dict], navs, data_
             except ValueError:
                 continue  # staging quarantines the record with the field named
             if isinstance(value, str):
-                url = rebase(value, service_url)
-                _, page = fetch_json(session, SOURCE, url, {"$format": "json"}, data_dir, f"{entity}-{nav}")
-                resolved[deferred_key(value)] = page
-    return resolved
+                links[deferred_key(value)] = (rebase(value, service_url), {"$format": "json"}, f"{entity}-{nav}")
+    fetched = fetch_many(session, SOURCE, list(links.values()), data_dir)
+    return {key: page for key, (_, page) in zip(links, fetched)}
 
 
 def rebase(link: str, service_url: str) -> str:
