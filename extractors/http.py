@@ -50,11 +50,12 @@ def make_session(retries: int = 5, backoff_factor: float = 0.5, backoff_max: flo
 
 
 def get(session: requests.Session, source: str, url: str, *, params=None, headers=None,
-        timeout=DEFAULT_TIMEOUT) -> requests.Response:
-    """GET with retries; any failure that survives them becomes an UpstreamError."""
+        timeout=DEFAULT_TIMEOUT, stream: bool = False) -> requests.Response:
+    """GET with retries; any failure that survives them becomes an UpstreamError.
+    ``stream``: leave the body unread, for the caller to copy in chunks (a bulk file)."""
     try:
         with host_slot(url):  # retries and their backoff hold the slot: a struggling host gets no more load
-            response = session.get(url, params=params, headers=headers, timeout=timeout)
+            response = session.get(url, params=params, headers=headers, timeout=timeout, stream=stream)
     except requests.RequestException as exc:  # name the page (its query too), not just the endpoint
         sent = requests.Request("GET", url, params=params).prepare().url
         raise UpstreamError(source, sent, f"request failed after retries: {exc.__class__.__name__}: {exc}") from exc
