@@ -24,6 +24,7 @@ import yaml
 from outputs import contracts
 from outputs.paths import REPO_ROOT, current_release, data_dir
 from extractors.sources import SOURCES
+from extractors.state import raw_pages
 from outputs.formulas import csv_text, csv_text_sql, is_text
 from outputs.workbook import write_workbook
 from transforms.catalogue import indicators_table
@@ -354,17 +355,10 @@ def inputs_of(parts_dirs: list[str]) -> dict:
     inputs = {}
     for parts in map(Path, parts_dirs):
         fetch_log = json.loads((parts.parent / "fetch.json").read_text())
-        raw = sorted({(p["sha256"], p["url"]) for e in fetch_log["entities"].values()
-                      for p in e["pages"] + list(e["deferred"].values()) + carried_pages(e)})
+        raw = sorted({(p["sha256"], p["url"]) for p in raw_pages(fetch_log)})
         inputs[fetch_log["source_system"]] = {"base_url": fetch_log["base_url"], "fetch_log": str(parts.parent / "fetch.json"),
                                               "raw_files": [{"sha256": s, "url": u} for s, u in raw]}
     return inputs
-
-
-def carried_pages(entity: dict) -> list[dict]:
-    """Pages an incremental run carried over from the published run (they are inputs too)."""
-    carried = entity.get("carried") or {}
-    return carried.get("pages", []) + list(carried.get("deferred", {}).values())
 
 
 def quarantine_summary(quarantine: pd.DataFrame) -> dict:
