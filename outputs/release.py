@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 import subprocess
 import tempfile
@@ -31,6 +32,9 @@ from transforms.catalogue import indicators_table
 from transforms.countries import countries_table
 from transforms.duck import connect, identifier
 from transforms.observations import NATURAL_KEY
+from transforms import reuse
+
+log = logging.getLogger(__name__)
 
 CROSSWALKS = REPO_ROOT / "transforms" / "mappings" / "crosswalk"
 PRECEDENCE = REPO_ROOT / "transforms" / "mappings" / "source_precedence.yaml"
@@ -56,6 +60,9 @@ def build_release(parts_dirs: list[str], params: dict, run_id: str, failed: list
     pandas: DuckDB stacks, sorts and writes them.
     """
     parts, previous, selected = [Path(p) for p in parts_dirs], current_release(), run_slice(params)
+    if not failed and covers_everything(selected) and (live := reuse.live_release_if_unchanged(parts_dirs)):
+        log.info("no source changed since release %s: it stays live, nothing is built", live.name)
+        return live
     tables = {name: merge_slice(name, frame, previous, selected) for name, frame in consolidate(parts).items()}
     # superseded rows are worked out again below, from the merged observations
     tables["quarantine"] = tables["quarantine"][~tables["quarantine"]["reason"].str.startswith(SUPERSEDED)]

@@ -63,7 +63,8 @@ def test_duckdb_matches_the_release_parquet(published, data_dir):
 
 
 def test_same_inputs_give_the_same_release(published, data_dir):
-    second = run_pipeline("second")
+    # re-processed, so that everything is staged, harmonized and built again from the same raw files
+    second = run_pipeline("second", {**ALL, "reprocess": True})
     assert second != published
     manifest = read_manifest(second)
     assert manifest["diff"]["previous_release"] == published.name

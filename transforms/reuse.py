@@ -4,7 +4,9 @@ that run's, hard-linked (no bytes copied, nothing parsed).
 
 The fingerprint of a harmonized source is written beside its parts (``fingerprint.json``): the
 raw files (sha256 and first retrieval, which provenance columns carry) of every page, deferred
-document and carried page of its fetch log, and a hash of transforms/ and the extractors' layouts.
+document and carried page of its fetch log, and a hash of the code, mappings, contracts and suites
+that make parts and releases. When every source of the live release is reused, the live release
+itself is what the run would build, so it is neither built, audited nor published again.
 """
 from __future__ import annotations
 
@@ -23,7 +25,8 @@ log = logging.getLogger(__name__)
 FINGERPRINT = "fingerprint.json"
 REUSED = "reused.json"
 #: what harmonized parts are made by, besides the raw files: a change here re-harmonizes every source
-CODE = ("transforms/**/*.py", "transforms/mappings/**/*", "extractors/*.yaml")
+CODE = ("transforms/**/*.py", "transforms/mappings/**/*", "extractors/*.yaml", "outputs/*.py", "outputs/*.yaml",
+        "expectations/*.json")
 
 
 def fingerprint(fetch_log: dict) -> str:
@@ -57,7 +60,7 @@ def reusable_parts(source: str, fetch_log_path: Path) -> Path | None:
     parts = Path(published["fetch_log"]).parent / "parts" if published else None
     if parts is None or not (parts / FINGERPRINT).exists():
         return None
-    if json.loads((parts / FINGERPRINT).read_text())["fingerprint"] != fingerprint(fetch_log):
+    if json.loads((parts / FINGERPRINT).read_text())["fingerprint"] != fingerprint(fetch_log) or not untouched(parts):
         return None
     log.info("[%s] the raw files and code are those of the live release: reusing its parts %s", source, parts)
     return parts
@@ -83,5 +86,35 @@ def link_parts(parts: Path, out_dir: Path) -> Path:
 
 
 def write_fingerprint(fetch_log_path: Path, out_dir: Path) -> None:
+    """The fingerprint of freshly harmonized parts, and the size and time of each file as written."""
     fetch_log = json.loads(Path(fetch_log_path).read_text())
-    (Path(out_dir) / FINGERPRINT).write_text(json.dumps({"fingerprint": fingerprint(fetch_log)}))
+    (Path(out_dir) / FINGERPRINT).write_text(json.dumps({"fingerprint": fingerprint(fetch_log),
+                                                         "files": file_stamps(Path(out_dir))}))
+
+
+def file_stamps(parts: Path) -> dict[str, list[int]]:
+    return {p.name: [p.stat().st_size, p.stat().st_mtime_ns] for p in sorted(parts.iterdir())
+            if p.is_file() and p.name != FINGERPRINT}
+
+
+def untouched(parts: Path) -> bool:
+    """Whether the parts files are still those harmonizing wrote (parts are shared by hard links,
+    so one rewritten in any run's folder is never reused again)."""
+    return json.loads((parts / FINGERPRINT).read_text()).get("files") == file_stamps(parts)
+
+
+def live_release_if_unchanged(parts_dirs: list[str]) -> Path | None:
+    """The live release when tonight's parts are exactly its parts, every one reused (so the same
+    raw files, code and mappings): building it again would give the same tables."""
+    live = current_release()
+    if live is None or not (live / "manifest.json").exists():
+        return None
+    manifest = json.loads((live / "manifest.json").read_text())
+    published = {source: str(Path(i["fetch_log"]).parent / "parts") for source, i in manifest["inputs"].items()}
+    tonight = {}
+    for parts in map(Path, parts_dirs):
+        reused = reused_parts(parts.parent / "staging")
+        if reused is None or not untouched(reused):
+            return None
+        tonight[parts.parent.name] = str(reused)
+    return live if tonight == published and not manifest.get("partial") else None
