@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from extractors import cbd_chm, http
+from extractors import cbd_chm, http, sdg_api
 from extractors.informea import fetch_entity_set
 from replica.server import InformeaOptions, Replica
 
@@ -68,6 +68,19 @@ def test_cbd_index_and_documents_are_the_same_at_concurrency_1_and_8(tmp_path, m
         fetched[concurrency] = (page_log(pages),
                                 {uid: p["raw_path"] for uid, p in documents.items()})
     assert len(fetched[1][0]) > 1 and fetched[1][1]
+    assert fetched[1] == fetched[8]
+
+
+def test_sdg_series_pages_are_the_same_at_concurrency_1_and_8(tmp_path, monkeypatch):
+    fetched = {}
+    for concurrency in (1, 8):
+        monkeypatch.setenv("MEA_HTTP_CONCURRENCY", str(concurrency))
+        with Replica() as server:
+            url = server.source_urls()["sdg-api"]
+            pages = sdg_api.fetch_series(http.make_session(), url, sdg_api.series_codes()[0],
+                                         tmp_path / str(concurrency), page_size=2)
+        fetched[concurrency] = page_log(pages)
+    assert len(fetched[1]) > 2
     assert fetched[1] == fetched[8]
 
 
