@@ -56,30 +56,32 @@ def test_informea_pages_are_the_same_in_the_same_order_at_concurrency_1_and_8(tm
     assert one["newest_updated"] == eight["newest_updated"]
 
 
-def test_cbd_index_and_documents_are_the_same_at_concurrency_1_and_8(tmp_path, monkeypatch):
+def at_concurrency_1_and_8(tmp_path, monkeypatch, source: str, fetch) -> dict:
+    """``fetch(session, service url, folder)`` against a fresh replica at concurrency 1, then 8."""
     fetched = {}
     for concurrency in (1, 8):
         monkeypatch.setenv("MEA_HTTP_CONCURRENCY", str(concurrency))
         with Replica() as server:
-            url = server.source_urls()["cbd-chm"]
-            folder = tmp_path / str(concurrency)
-            pages = cbd_chm.fetch_index(http.make_session(), url, "nationalReport7IndicatorData", folder, page_size=3)
-            documents = cbd_chm.fetch_documents(http.make_session(), url, "nationalReport7IndicatorData", pages, folder)
-        fetched[concurrency] = (page_log(pages),
-                                {uid: p["raw_path"] for uid, p in documents.items()})
+            fetched[concurrency] = fetch(http.make_session(), server.source_urls()[source], tmp_path / str(concurrency))
+    return fetched
+
+
+def test_cbd_index_and_documents_are_the_same_at_concurrency_1_and_8(tmp_path, monkeypatch):
+    schema = "nationalReport7IndicatorData"
+
+    def index_and_documents(session, url, folder):
+        pages = cbd_chm.fetch_index(session, url, schema, folder, page_size=3)
+        documents = cbd_chm.fetch_documents(session, url, schema, pages, folder)
+        return page_log(pages), {uid: p["raw_path"] for uid, p in documents.items()}
+
+    fetched = at_concurrency_1_and_8(tmp_path, monkeypatch, "cbd-chm", index_and_documents)
     assert len(fetched[1][0]) > 1 and fetched[1][1]
     assert fetched[1] == fetched[8]
 
 
 def test_sdg_series_pages_are_the_same_at_concurrency_1_and_8(tmp_path, monkeypatch):
-    fetched = {}
-    for concurrency in (1, 8):
-        monkeypatch.setenv("MEA_HTTP_CONCURRENCY", str(concurrency))
-        with Replica() as server:
-            url = server.source_urls()["sdg-api"]
-            pages = sdg_api.fetch_series(http.make_session(), url, sdg_api.series_codes()[0],
-                                         tmp_path / str(concurrency), page_size=2)
-        fetched[concurrency] = page_log(pages)
+    fetched = at_concurrency_1_and_8(tmp_path, monkeypatch, "sdg-api", lambda session, url, folder: page_log(
+        sdg_api.fetch_series(session, url, sdg_api.series_codes()[0], folder, page_size=2)))
     assert len(fetched[1]) > 2
     assert fetched[1] == fetched[8]
 
