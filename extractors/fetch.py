@@ -60,4 +60,4 @@ def fetch_many(session: requests.Session, source: str, wanted: list[tuple[str, d
     if workers < 2:
         return [fetch_json(session, source, url, params, data_dir, entity) for url, params, entity in wanted]
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"fetch-{source}") as pool:
-        return list(pool.map(lambda item: fetch_json(session, source, item[0], item[1], data_dir, item[2]), wanted))
+        return list(pool.map(lambda one: fetch_json(session, source, one[0], one[1], data_dir, one[2]), wanted))

@@ -1,5 +1,6 @@
 """Bounded concurrent requests: the same pages in the same order at any concurrency, and never
 more requests in flight to one host than MEA_HTTP_CONCURRENCY allows."""
+import json
 import threading
 import time
 from urllib.parse import urlsplit
@@ -7,7 +8,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from extractors import cbd_chm, http, sdg_api
-from extractors.informea import fetch_entity_set
+from extractors.informea import extract as extract_informea, fetch_entity_set
 from replica.server import InformeaOptions, Replica
 
 NO_SERVER_PAGING = {"CountryReports": None, "NationalPlans": None, "Treaties": None}
@@ -76,6 +77,16 @@ def test_cbd_index_and_documents_are_the_same_at_concurrency_1_and_8(tmp_path, m
 
     fetched = at_concurrency_1_and_8(tmp_path, monkeypatch, "cbd-chm", index_and_documents)
     assert len(fetched[1][0]) > 1 and fetched[1][1]
+    assert fetched[1] == fetched[8]
+
+
+def test_informea_fetch_log_is_the_same_at_concurrency_1_and_8(tmp_path, monkeypatch):
+    def entity_sets(session, url, folder):
+        fetch_log = json.loads(extract_informea(folder, folder / "run", session, url=url).read_text())
+        return {entity: page_log(entry["pages"]) for entity, entry in fetch_log["entities"].items()}
+
+    fetched = at_concurrency_1_and_8(tmp_path, monkeypatch, "informea", entity_sets)
+    assert set(fetched[1]) == {"Treaties", "CountryReports", "NationalPlans"}
     assert fetched[1] == fetched[8]
 
 
