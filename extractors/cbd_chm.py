@@ -13,7 +13,7 @@ from pathlib import Path
 import requests
 
 from extractors import drift, http
-from extractors.fetch import fetch_json, with_validators
+from extractors.fetch import fetch_json, fetch_many, with_validators
 from extractors.sources import base_url
 from extractors.state import carried_over, incremental_base
 
@@ -82,28 +82,37 @@ def solr_date(moment: str) -> str:
 def fetch_index(session, service_url: str, schema: str, data_dir: Path, page_size: int = PAGE_SIZE,
                 window: str | None = None) -> list[dict]:
     """Every page of the index for one schema (within ``window``, a Solr clause), paged by
-    start/rows until numFound; each page notes the newest ``updatedDate_dt`` on it."""
+    start/rows until numFound; each page notes the newest ``updatedDate_dt`` on it.
+
+    The first page tells ``numFound``; the pages after it are fetched concurrently and taken in
+    order, so the fetch log is the same at any concurrency."""
     request_url = service_url + INDEX
     query = f"schema_s:{schema} AND NOT version_s:*" + (f" AND {window}" if window else "")
     params = {"q": query, "fl": FIELDS, "sort": "id asc", "start": 0, "rows": page_size, "wt": "json"}
-    pages = []
-    for _ in range(MAX_PAGES):
-        payload, page = fetch_json(session, SOURCE, request_url, params, data_dir, schema)
-        num_found, docs = solr_docs(payload, page["url"])
-        drift.check_page(SOURCE, "index", docs, page)
-        if len(docs) > params["rows"]:  # paging on by what arrived would skip as many records
-            raise http.UpstreamError(SOURCE, page["url"], f"{len(docs)} docs on a page of rows={params['rows']}")
-        page.update(records=len(docs), num_found=num_found,
-                    newest_updated=max((str(d["updatedDate_dt"]) for d in docs if d.get("updatedDate_dt")), default=None))
-        pages.append(page)
-        seen = params["start"] + len(docs)
-        if seen >= num_found:
-            return pages
-        if not docs:
-            raise http.UpstreamError(SOURCE, page["url"], f"empty page at start={params['start']} before "
-                                                          f"numFound={num_found} was reached")
-        params = {**params, "start": seen}
-    raise http.UpstreamError(SOURCE, request_url, f"more than {MAX_PAGES} pages; refusing to go on")
+    pages, starts, seen, num_found = [], [0], 0, None
+    while starts:
+        fetched = fetch_many(session, SOURCE, [(request_url, {**params, "start": s}, schema) for s in starts], data_dir)
+        for start, (payload, page) in zip(starts, fetched):
+            if start != seen:
+                break  # a short page moved the next start: ask again from where it ended
+            num_found, docs = solr_docs(payload, page["url"])
+            drift.check_page(SOURCE, "index", docs, page)
+            if len(docs) > params["rows"]:  # paging on by what arrived would skip as many records
+                raise http.UpstreamError(SOURCE, page["url"], f"{len(docs)} docs on a page of rows={params['rows']}")
+            page.update(records=len(docs), num_found=num_found,
+                        newest_updated=max((str(d["updatedDate_dt"]) for d in docs if d.get("updatedDate_dt")),
+                                           default=None))
+            pages.append(page)
+            if seen + len(docs) < num_found and not docs:
+                raise http.UpstreamError(SOURCE, page["url"], f"empty page at start={start} before "
+                                                              f"numFound={num_found} was reached")
+            seen += len(docs)
+            if seen >= num_found:
+                return pages
+        if len(pages) >= MAX_PAGES:
+            raise http.UpstreamError(SOURCE, request_url, f"more than {MAX_PAGES} pages; refusing to go on")
+        starts = list(range(seen, num_found, page_size))[:MAX_PAGES - len(pages)]
+    return pages
 
 
 def solr_docs(payload, url: str) -> tuple[int, list[dict]]:
@@ -118,16 +127,16 @@ def solr_docs(payload, url: str) -> tuple[int, list[dict]]:
 
 
 def fetch_documents(session, service_url: str, schema: str, pages: list[dict], data_dir: Path) -> dict:
-    """The landed document of every indexed record, as fetch-log pages keyed by uid."""
-    documents = {}
+    """The landed document of every indexed record (fetched concurrently), as fetch-log pages keyed by uid."""
+    uids = {}
     for page in pages:
         _, docs = solr_docs(json.loads((data_dir / page["raw_path"]).read_bytes()), page["url"])
         for doc in docs:
             uid = doc.get("identifier_s")
-            if uid and uid not in documents:  # a doc without uid is quarantined by staging
-                _, documents[uid] = fetch_json(session, SOURCE, f"{service_url}/api/v2013/documents/{uid}", None,
-                                               data_dir, f"{schema}-documents")
-    return documents
+            if uid:  # a doc without uid is quarantined by staging
+                uids.setdefault(uid, (f"{service_url}/api/v2013/documents/{uid}", None, f"{schema}-documents"))
+    fetched = fetch_many(session, SOURCE, list(uids.values()), data_dir)
+    return {uid: page for uid, (_, page) in zip(uids, fetched)}
 
 
 def fetch_thesaurus(session, service_url: str, domain: str, data_dir: Path) -> dict:

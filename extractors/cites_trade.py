@@ -28,7 +28,7 @@ import yaml
 from extractors import http
 from extractors.conditional import Validators
 from extractors.inbox import pick_up
-from extractors.landing import land
+from extractors.landing import land_stream
 from extractors.sources import base_url, get_source
 
 SOURCE = "cites-trade"
@@ -78,15 +78,19 @@ def download_release(session, url: str, data_dir: Path, limits: Limits = Limits(
     its zip directory; only a release that passes is remembered for the next conditional GET."""
     validators = Validators(data_dir, SOURCE)
     key = Validators.key(url, None)
-    response = http.get(session, SOURCE, url, headers=validators.request_headers(key))
-    if response.status_code == 304:
-        page = {"url": url, **validators.not_modified(key), "status": 304}
-    else:
-        landed = land(data_dir, SOURCE, "release", response.content, url=response.url, params=None,
-                      status=response.status_code, headers=response.headers, terms=get_source(SOURCE).terms,
-                      suffix=".zip")
-        page = {"url": url, "first_url": landed.url, "raw_path": str(landed.path.relative_to(data_dir)),
-                "sha256": landed.sha256, "retrieved_at": landed.retrieved_at, "status": response.status_code}
+    # streamed: the release is hundreds of megabytes, copied to raw landing in chunks, never held whole
+    with http.get(session, SOURCE, url, headers=validators.request_headers(key), stream=True) as response:
+        if response.status_code == 304:
+            page = {"url": url, **validators.not_modified(key), "status": 304}
+        else:
+            try:
+                landed = land_stream(data_dir, SOURCE, "release", response.iter_content(CHUNK), url=response.url,
+                                     params=None, status=response.status_code, headers=response.headers,
+                                     terms=get_source(SOURCE).terms, suffix=".zip")
+            except requests.RequestException as exc:  # the body broke off: nothing is landed
+                raise http.UpstreamError(SOURCE, url, f"release download broke off: {exc}") from exc
+            page = {"url": url, "first_url": landed.url, "raw_path": str(landed.path.relative_to(data_dir)),
+                    "sha256": landed.sha256, "retrieved_at": landed.retrieved_at, "status": response.status_code}
     path = data_dir / page["raw_path"]
     members = release_members(path, f"{url} ({path.name})", limits)
     if response.status_code != 304:

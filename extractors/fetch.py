@@ -6,6 +6,7 @@ the same request was landed before; a 304 reuses that raw file instead of downlo
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
@@ -49,3 +50,14 @@ def fetch_json(session: requests.Session, source: str, url: str, params: dict | 
         snippet = body[:120].decode("utf-8", "replace")
         raise http.UpstreamError(source, response.url, f"response is not JSON ({exc}); body starts {snippet!r}") from exc
     return payload, page
+
+
+def fetch_many(session: requests.Session, source: str, wanted: list[tuple[str, dict | None, str]],
+               data_dir: Path) -> list[tuple[object, dict]]:
+    """``fetch_json`` for each (url, params, entity), up to ``http.concurrency()`` at once;
+    results in the order asked, so the fetch log is the same at any concurrency."""
+    workers = min(http.concurrency(), len(wanted))
+    if workers < 2:
+        return [fetch_json(session, source, url, params, data_dir, entity) for url, params, entity in wanted]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"fetch-{source}") as pool:
+        return list(pool.map(lambda one: fetch_json(session, source, one[0], one[1], data_dir, one[2]), wanted))

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import threading
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -16,6 +18,10 @@ MAX_RETRY_AFTER = 300
 #: a body cut short (fewer bytes than Content-Length) is fetched again this many times in all
 BODY_ATTEMPTS = 3
 RETRY_STATUSES = (429, 500, 502, 503, 504)
+#: requests in flight per host at once unless MEA_HTTP_CONCURRENCY says otherwise; polite by default
+DEFAULT_CONCURRENCY = 2
+_host_slots: dict[tuple[str, int], threading.BoundedSemaphore] = {}
+_host_slots_lock = threading.Lock()
 
 
 class UpstreamError(RuntimeError):
@@ -51,7 +57,7 @@ def make_session(retries: int = 5, backoff_factor: float = 0.5, backoff_max: flo
         raise_on_status=False,
     )
     session = requests.Session()
-    adapter = HTTPAdapter(max_retries=retry)
+    adapter = HTTPAdapter(max_retries=retry, pool_maxsize=max(10, concurrency()))
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.headers["User-Agent"] = "mea-reporting (+https://github.com/mea-reporting)"
@@ -82,13 +88,32 @@ def get_whole_body(session: requests.Session, url: str, **options) -> requests.R
 
 
 def get(session: requests.Session, source: str, url: str, *, params=None, headers=None,
-        timeout=None) -> requests.Response:
-    """GET with retries; any failure that survives them becomes an UpstreamError."""
+        timeout=None, stream: bool = False) -> requests.Response:
+    """GET with retries; any failure that survives them becomes an UpstreamError.
+    ``stream``: leave the body unread, for the caller to copy in chunks (a bulk file)."""
     try:
-        response = get_whole_body(session, url, params=params, headers=headers, timeout=timeout or timeout_setting())
+        with host_slot(url):  # retries and their backoff hold the slot: a struggling host gets no more load
+            response = get_whole_body(session, url, params=params, headers=headers,
+                                      timeout=timeout or timeout_setting(), stream=stream)
     except requests.RequestException as exc:  # name the page (its query too), not just the endpoint
         sent = requests.Request("GET", url, params=params).prepare().url
         raise UpstreamError(source, sent, f"request failed after retries: {exc.__class__.__name__}: {exc}") from exc
     if response.status_code >= 400:
         raise UpstreamError(source, response.url, f"HTTP {response.status_code} after retries: {response.text[:200]!r}")
     return response
+
+
+def concurrency() -> int:
+    """How many requests may be in flight to one host (``MEA_HTTP_CONCURRENCY``, at least 1)."""
+    value = os.environ.get("MEA_HTTP_CONCURRENCY", str(DEFAULT_CONCURRENCY))
+    try:
+        return max(1, int(value))
+    except ValueError:
+        raise ValueError(f"MEA_HTTP_CONCURRENCY must be a whole number, not {value!r}") from None
+
+
+def host_slot(url: str) -> threading.BoundedSemaphore:
+    """The semaphore every request to ``url``'s host shares in this process."""
+    key = (urlsplit(url).netloc, concurrency())
+    with _host_slots_lock:
+        return _host_slots.setdefault(key, threading.BoundedSemaphore(key[1]))

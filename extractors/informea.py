@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -16,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 
 from extractors import drift, http
-from extractors.fetch import fetch_json, with_validators
+from extractors.fetch import fetch_many, with_validators
 from extractors.sources import base_url
 from extractors.state import carried_over, incremental_base
 
@@ -55,11 +56,18 @@ def extract(data_dir: Path, run_dir: Path, session: requests.Session | None = No
     session = with_validators(session or http.make_session(), data_dir, SOURCE)
     published, last_full_at = incremental_base(SOURCE, data_dir, full_refresh)
     fetch_log = {"source_system": SOURCE, "base_url": url, "entities": {}, "cursor": {}, "last_full_at": last_full_at}
-    for entity, navs in ENTITY_SETS.items():
+
+    def fetch_set(entity: str) -> tuple[dict, dict | None, str | None]:
         base = published["entities"].get(entity) if published and entity in CURSOR_SETS else None
         since = (published or {}).get("cursor", {}).get(entity) if base else None
         window = updated_window(since, until) if base else None
-        entry = fetch_entity_set(session, url, entity, navs, Path(data_dir), page_size, window)
+        entry = fetch_entity_set(session, url, entity, ENTITY_SETS[entity], Path(data_dir), page_size, window)
+        return entry, base, since
+
+    # the sets page side by side; the per-host bound still caps the requests in flight
+    with ThreadPoolExecutor(max_workers=len(ENTITY_SETS), thread_name_prefix="informea-set") as pool:
+        fetched = list(pool.map(fetch_set, ENTITY_SETS))
+    for entity, (entry, base, since) in zip(ENTITY_SETS, fetched):
         if base:
             entry["carried"] = carried_over(base)
         fetch_log["entities"][entity] = entry
@@ -100,43 +108,88 @@ def newest_updated(records: list[dict]) -> str | None:
 def fetch_entity_set(session, service_url: str, entity: str, navs: tuple[str, ...], data_dir: Path,
                      page_size: int = PAGE_SIZE, window: str | None = None) -> dict:
     """All pages of one entity set (within ``window``, a ``$filter``) plus its deferred navigation
-    targets, as fetch-log entries; ``newest_updated`` is the cursor the pages reach."""
-    pages, deferred, newest = [], {}, []
+    targets, as fetch-log entries; ``newest_updated`` is the cursor the pages reach.
+
+    ``$count`` comes first: paging must reach it, so a page that comes back short or empty fails
+    the source. The first two pages come one at a time (a server that ignores ``$skip`` repeats the
+    first and is left alone after two requests); the rest are fetched ``$skip``/``$top``
+    concurrently. Server paging (``__next``) is followed one at a time.
+    """
     request_url = f"{service_url}/{entity}"
     params = {"$format": "json", "$expand": ",".join(navs), "$orderby": ORDER_BY[entity],
               "$top": page_size, "$skip": 0, **({"$filter": window} if window else {})}
-    previous_keys, expected, distinct = None, record_count(session, service_url, entity, window), set()
-    for _ in range(MAX_PAGES):
-        payload, page = fetch_json(session, SOURCE, request_url, params, data_dir, entity)
-        records, next_link = unwrap_collection(payload, request_url)
-        drift.check_page(SOURCE, entity, records, page)
+    expected = record_count(session, service_url, entity, window)
+    walk = PageWalk(entity, page_size)
+    wanted = [(request_url, params)]
+    while wanted:
+        fetched = fetch_many(session, SOURCE, [(url, sent, entity) for url, sent in wanted], data_dir)
+        for (url, sent), (payload, page) in zip(wanted, fetched):
+            next_link = walk.take(payload, page, url, sent)
+            if walk.done or next_link:
+                break
+        if len(walk.pages) > MAX_PAGES:
+            raise http.UpstreamError(SOURCE, request_url, f"more than {MAX_PAGES} pages; refusing to go on")
+        if walk.done:
+            break
+        if next_link:
+            wanted = [(rebase(next_link, service_url), None)]
+        else:
+            wanted = [(request_url, {**params, "$skip": skip})
+                      for skip in remaining_skips(walk, expected)]
+    walk.check_reached(expected)
+    deferred = resolve_deferred(session, service_url, walk.records, navs, data_dir, entity)
+    return {"pages": walk.pages, "deferred": deferred, "newest_updated": max(filter(None, walk.newest), default=None)}
+
+
+class PageWalk:
+    """The pages of one entity set taken in order, deciding after each whether paging is done."""
+
+    def __init__(self, entity: str, page_size: int):
+        self.entity, self.page_size = entity, page_size
+        self.pages, self.records, self.newest = [], [], []
+        self.previous_keys, self.last_skip, self.done = None, 0, False
+        self.distinct = set()
+
+    def take(self, payload, page: dict, url: str, sent: dict | None) -> str | None:
+        """Add one page; returns its ``__next`` link (None when paging by ``$skip``)."""
+        records, next_link = unwrap_collection(payload, url)
+        drift.check_page(SOURCE, self.entity, records, page)
         keys = page_keys(records)
-        if keys and keys == previous_keys:
+        if keys and keys == self.previous_keys:
             # 2026-11: a server that ignores $skip returns the first page again; InforMEA's own
             # harvester stops on two identical pages, and so do we (the run log says so).
             log.warning("[informea] %s: page repeated at $skip=%s; the server ignores $skip, stopping",
-                        entity, params and params.get("$skip"))
-            pages[-1]["stopped"] = "server repeated the previous page (ignores $skip)"
-            break
-        previous_keys = keys
-        distinct.update(key if key is not None else (page["sha256"], n) for n, key in enumerate(keys))
-        newest.append(newest_updated(records))
+                        self.entity, sent and sent.get("$skip"))
+            self.pages[-1]["stopped"] = "server repeated the previous page (ignores $skip)"
+            self.done = True
+            return None
+        self.previous_keys, self.last_skip = keys, (sent or {}).get("$skip", self.last_skip)
+        self.distinct.update(key if key is not None else (page["sha256"], n) for n, key in enumerate(keys))
+        self.newest.append(newest_updated(records))
         page["records"] = len(records)
-        pages.append(page)
-        deferred.update(resolve_deferred(session, service_url, records, navs, data_dir, entity))
-        if next_link:
-            request_url, params = rebase(next_link, service_url), None
-        elif len(records) < page_size:
-            break
-        else:
-            params = {**params, "$skip": params["$skip"] + page_size}
-    else:
-        raise http.UpstreamError(SOURCE, request_url, f"more than {MAX_PAGES} pages; refusing to go on")
-    if len(distinct) < expected and "stopped" not in pages[-1]:
-        raise http.UpstreamError(SOURCE, pages[-1]["url"], f"paging ended with {len(distinct)} distinct records "
-                                                           f"of the {expected} that $count promised (a page came "
-                                                           "back short or empty)")
-    return {"pages": pages, "deferred": deferred, "newest_updated": max(filter(None, newest), default=None)}
+        self.pages.append(page)
+        self.records.extend(records)
+        self.done = not next_link and len(records) < self.page_size
+        return next_link
+
+    def check_reached(self, expected: int) -> None:
+        """Fail unless paging reached the ``$count`` records (or stopped on a server ignoring ``$skip``)."""
+        if len(self.distinct) < expected and "stopped" not in self.pages[-1]:
+            raise http.UpstreamError(SOURCE, self.pages[-1]["url"],
+                                     f"paging ended with {len(self.distinct)} distinct records of the {expected} "
+                                     "that $count promised (a page came back short or empty)")
+
+
+def remaining_skips(walk: PageWalk, expected: int) -> range:
+    """The ``$skip`` of every page still to fetch: the next one alone until two pages agree that
+    the server honours ``$skip``, then all the pages ``$count`` says there are.
+
+    Like the sequential loop, the last page asked is the first short one (empty when the total is
+    a multiple of the page size), so the fetch log is the same at any concurrency.
+    """
+    following = walk.last_skip + walk.page_size
+    total = expected if len(walk.pages) > 1 else 0
+    return range(following, max(following, total) + 1, walk.page_size)
 
 
 def record_count(session, service_url: str, entity: str, window: str | None) -> int:
@@ -185,8 +238,8 @@ def deferred_key(uri: str) -> str:
 
 
 def resolve_deferred(session, service_url: str, records: list[dict], navs, data_dir: Path, entity: str) -> dict:
-    """Fetch and land the targets of deferred navigation links; fetch-log entries by key."""
-    resolved = {}
+    """Fetch and land the targets of deferred navigation links (concurrently); fetch-log entries by key."""
+    links = {}
     for record in records:
         for nav in navs:
             try:
@@ -194,10 +247,9 @@ def resolve_deferred(session, service_url: str, records: list[dict], navs, data_
             except ValueError:
                 continue  # staging quarantines the record with the field named
             if isinstance(value, str):
-                url = rebase(value, service_url)
-                _, page = fetch_json(session, SOURCE, url, {"$format": "json"}, data_dir, f"{entity}-{nav}")
-                resolved[deferred_key(value)] = page
-    return resolved
+                links[deferred_key(value)] = (rebase(value, service_url), {"$format": "json"}, f"{entity}-{nav}")
+    fetched = fetch_many(session, SOURCE, list(links.values()), data_dir)
+    return {key: page for key, (_, page) in zip(links, fetched)}
 
 
 def rebase(link: str, service_url: str) -> str:

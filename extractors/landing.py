@@ -10,6 +10,8 @@ import hashlib
 import json
 import os
 import re
+import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -38,12 +40,48 @@ def land(data_dir: Path, source: str, entity: str, body: bytes, *, url: str, par
     Only the content hash names the file: an upstream's own name for it (a Content-Disposition,
     an inbox file name) can at most suggest its ``suffix``, and an odd one lands as ``.bin``.
     """
+    folder = _entity_folder(data_dir, source, entity)
+    return _keep(folder, hashlib.sha256(body).hexdigest(), len(body), lambda path: _write_atomically(path, body),
+                 _safe_suffix(suffix), source=source, entity=entity, url=url, params=params, status=status,
+                 headers=headers, terms=terms)
+
+
+def land_stream(data_dir: Path, source: str, entity: str, chunks: Iterable[bytes], *, url: str,
+                params: dict | None, status: int | None, headers: dict, terms: str, suffix: str = ".json") -> Landed:
+    """``land`` for a body too big to hold in memory (a bulk release): ``chunks`` are written to a
+    temporary file beside raw landing while they are hashed, then moved to their content address."""
+    folder = _entity_folder(data_dir, source, entity)
+    folder.mkdir(parents=True, exist_ok=True)
+    incoming = folder / f".incoming.{os.getpid()}.{threading.get_ident()}.tmp"
+    digest, size = hashlib.sha256(), 0
+    try:
+        with incoming.open("wb") as out:
+            for chunk in chunks:
+                digest.update(chunk)
+                out.write(chunk)
+                size += len(chunk)
+        return _keep(folder, digest.hexdigest(), size, lambda path: os.replace(incoming, path), _safe_suffix(suffix),
+                     source=source, entity=entity, url=url, params=params, status=status, headers=headers,
+                     terms=terms)
+    finally:
+        incoming.unlink(missing_ok=True)
+
+
+def _entity_folder(data_dir: Path, source: str, entity: str) -> Path:
     for name in (source, entity):
         if not FOLDER.fullmatch(name):
             raise ValueError(f"not a source or entity name to land under: {name!r}")
-    suffix = suffix.lower() if SUFFIX.fullmatch(suffix.lower()) else ".bin"
-    sha = hashlib.sha256(body).hexdigest()
-    folder = Path(data_dir) / "raw" / source / entity / sha[:2]
+    return Path(data_dir) / "raw" / source / entity
+
+
+def _safe_suffix(suffix: str) -> str:
+    return suffix.lower() if SUFFIX.fullmatch(suffix.lower()) else ".bin"
+
+
+def _keep(entity_folder: Path, sha: str, size: int, write: Callable[[Path], None], suffix: str, *, source: str,
+          entity: str, url: str, params: dict | None, status: int | None, headers: dict, terms: str) -> Landed:
+    """Put a body at its content address with its sidecar, unless it was landed before."""
+    folder = entity_folder / sha[:2]
     path = folder / f"{sha}{suffix}"
     sidecar = folder / f"{sha}.meta.json"
     if sidecar.exists():
@@ -61,15 +99,16 @@ def land(data_dir: Path, source: str, entity: str, body: bytes, *, url: str, par
         "content_type": headers.get("Content-Type"),
         "retrieved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "sha256": sha,
-        "bytes": len(body),
+        "bytes": size,
         "terms": terms,
     }
-    _write_atomically(path, body)
+    write(path)
     _write_atomically(sidecar, json.dumps(meta, indent=1, sort_keys=True).encode())
     return Landed(path, sha, meta["retrieved_at"], url)
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    # concurrent fetches may land the same bytes at once: each writer needs its own temporary file
+    tmp = path.with_name(path.name + f".{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)

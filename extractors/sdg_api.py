@@ -14,7 +14,7 @@ import requests
 import yaml
 
 from extractors import drift, http
-from extractors.fetch import fetch_json, with_validators
+from extractors.fetch import fetch_json, fetch_many, with_validators
 from extractors.sources import base_url
 
 SOURCE = "sdg-api"
@@ -57,22 +57,29 @@ def extract(data_dir: Path, run_dir: Path, session: requests.Session | None = No
 
 
 def fetch_series(session, service_url: str, code: str, data_dir: Path, page_size: int = PAGE_SIZE) -> list[dict]:
-    """Every page of Series/Data for one series, as fetch-log pages (with ``records``)."""
+    """Every page of Series/Data for one series, as fetch-log pages (with ``records``).
+
+    The first page tells ``totalPages``; the others are fetched concurrently and taken in page
+    order, each deciding as the sequential loop did whether it is the last."""
     request_url = f"{service_url}/{API}/Series/Data"
-    pages = []
-    for number in range(1, MAX_PAGES + 1):
-        params = {"seriesCode": code, "page": number, "pageSize": page_size}
-        payload, page = fetch_json(session, SOURCE, request_url, params, data_dir, f"SeriesData.{code}")
-        envelope = unwrap_envelope(payload, page["url"])
-        drift.check_page(SOURCE, "SeriesData", envelope["data"], page)
-        page["records"] = len(envelope["data"])
-        pages.append(page)
-        if number >= envelope["totalPages"]:
-            return pages
-        if not envelope["data"]:
-            raise http.UpstreamError(SOURCE, page["url"], f"empty page {number} of {envelope['totalPages']} "
-                                                          f"({envelope['totalElements']} records promised)")
-    raise http.UpstreamError(SOURCE, request_url, f"more than {MAX_PAGES} pages of {code}; refusing to go on")
+    pages, numbers = [], [1]
+    while numbers:
+        if numbers[-1] > MAX_PAGES:
+            raise http.UpstreamError(SOURCE, request_url, f"more than {MAX_PAGES} pages of {code}; refusing to go on")
+        wanted = [(request_url, {"seriesCode": code, "page": n, "pageSize": page_size}, f"SeriesData.{code}")
+                  for n in numbers]
+        for number, (payload, page) in zip(numbers, fetch_many(session, SOURCE, wanted, data_dir)):
+            envelope = unwrap_envelope(payload, page["url"])
+            drift.check_page(SOURCE, "SeriesData", envelope["data"], page)
+            page["records"] = len(envelope["data"])
+            pages.append(page)
+            if number >= envelope["totalPages"]:
+                return pages
+            if not envelope["data"]:
+                raise http.UpstreamError(SOURCE, page["url"], f"empty page {number} of {envelope['totalPages']} "
+                                                              f"({envelope['totalElements']} records promised)")
+        numbers = list(range(number + 1, envelope["totalPages"] + 1))
+    return pages
 
 
 def unwrap_envelope(payload, url: str) -> dict:

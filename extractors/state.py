@@ -76,6 +76,18 @@ def carried_over(published_entity: dict | None) -> dict:
             "deferred": {**before["deferred"], **published_entity["deferred"]}}
 
 
+def raw_pages(fetch_log: dict) -> list[dict]:
+    """Every page of a fetch log that names a raw file: pages, deferred documents, carried pages."""
+    return [page for entity in fetch_log["entities"].values()
+            for page in entity["pages"] + list(entity["deferred"].values()) + carried_pages(entity)]
+
+
+def carried_pages(entity: dict) -> list[dict]:
+    """Pages an incremental run carried over from the published run (they are inputs too)."""
+    carried = entity.get("carried") or {}
+    return carried.get("pages", []) + list(carried.get("deferred", {}).values())
+
+
 def fresh_then_carried(entry: dict, records, record_id):
     """(page, position, record) of an entity's new pages, then of its carried pages minus the
     records fetched again tonight (the new copy replaces the carried one, quarantine included).

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -32,6 +33,9 @@ class AuditFailed(RuntimeError):
 def audit_release(folder: Path) -> dict:
     """Validate every table of the release; record the result in audit.json and the manifest."""
     folder = Path(folder)
+    if folder.resolve() == current_release() and (folder / "audit.json").exists():
+        # a no-change night kept the live release: it passed this audit before it was published
+        return json.loads((folder / "audit.json").read_text())["summary"]
     bulk = contracts.bulk_tables()
     tables = {name: pd.read_parquet(folder / f"{name}.parquet") for name in contracts.table_names() if name not in bulk}
     parameters = suite_parameters(tables, current_release())
@@ -72,6 +76,12 @@ def load_suite(table: str) -> dict:
 
 def validate(table: str, df: pd.DataFrame, parameters: dict) -> dict:
     """Run the suite of ``table`` on ``df`` with an ephemeral GX context."""
+    return suite_runner(table, parameters)(df)
+
+
+def suite_runner(table: str, parameters: dict) -> Callable[[pd.DataFrame], dict]:
+    """The suite of ``table`` ready to run on any number of dataframes: the GX context, suite and
+    validation definition are built once, not once per batch."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx  # imported here: 5-10 s, only the audit task pays it
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
@@ -83,10 +93,14 @@ def validate(table: str, df: pd.DataFrame, parameters: dict) -> dict:
         .add_batch_definition_whole_dataframe("release")
     definition = context.validation_definitions.add(gx.ValidationDefinition(name=f"{table}_audit", data=batch,
                                                                             suite=suite))
-    result = definition.run(batch_parameters={"dataframe": df}, expectation_parameters=parameters,
-                            result_format="SUMMARY")
-    failures = [describe_failure(r) for r in result.results if not r.success]
-    return {"success": result.success, "expectations": len(result.results), "rows": len(df), "failures": failures}
+
+    def run(df: pd.DataFrame) -> dict:
+        result = definition.run(batch_parameters={"dataframe": df}, expectation_parameters=parameters,
+                                result_format="SUMMARY")
+        failures = [describe_failure(r) for r in result.results if not r.success]
+        return {"success": result.success, "expectations": len(result.results), "rows": len(df), "failures": failures}
+
+    return run
 
 
 def validate_in_batches(table: str, path: Path, parameters: dict) -> dict:
@@ -98,9 +112,10 @@ def validate_in_batches(table: str, path: Path, parameters: dict) -> dict:
     failures, expectations, rows, previous_last = [], 0, 0, None
     parquet = pq.ParquetFile(path)
     key = contracts.key(table)
+    run = suite_runner(table, parameters)
     for batch in parquet.iter_batches(batch_size=BULK_BATCH_ROWS):
         frame = batch.to_pandas()
-        result = validate(table, frame, parameters)
+        result = run(frame)
         failures += [f for f in result["failures"] if f not in failures]
         expectations, rows = result["expectations"], rows + len(frame)
         first = tuple(frame.iloc[0][key])
@@ -108,7 +123,7 @@ def validate_in_batches(table: str, path: Path, parameters: dict) -> dict:
             failures.append(f"key {key} repeated across batches: {first}")
         previous_last = tuple(frame.iloc[-1][key])
     if rows == 0:
-        return validate(table, parquet.schema_arrow.empty_table().to_pandas(), parameters)
+        return run(parquet.schema_arrow.empty_table().to_pandas())
     return {"success": not failures, "expectations": expectations, "rows": rows, "failures": failures}
 
 

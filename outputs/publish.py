@@ -45,6 +45,8 @@ def publish(folder: Path) -> str:
     manifest = json.loads((folder / "manifest.json").read_text())
     with data_folder_lock():
         live = current_release()
+        if live == folder.resolve():  # a no-change night kept the live release: nothing to switch
+            return folder.name
         built_against = manifest["diff"]["previous_release"]
         if (live.name if live else None) != built_against:
             raise CurrentMoved(f"release {folder.name} was built against {built_against}, but {live and live.name} "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 import subprocess
 import tempfile
@@ -24,12 +25,16 @@ import yaml
 from outputs import contracts
 from outputs.paths import REPO_ROOT, current_release, data_dir
 from extractors.sources import SOURCES
+from extractors.state import raw_pages
 from outputs.formulas import csv_text, csv_text_sql, is_text
 from outputs.workbook import write_workbook
 from transforms.catalogue import indicators_table
 from transforms.countries import countries_table
 from transforms.duck import connect, identifier
 from transforms.observations import NATURAL_KEY
+from transforms import reuse
+
+log = logging.getLogger(__name__)
 
 CROSSWALKS = REPO_ROOT / "transforms" / "mappings" / "crosswalk"
 PRECEDENCE = REPO_ROOT / "transforms" / "mappings" / "source_precedence.yaml"
@@ -55,6 +60,9 @@ def build_release(parts_dirs: list[str], params: dict, run_id: str, failed: list
     pandas: DuckDB stacks, sorts and writes them.
     """
     parts, previous, selected = [Path(p) for p in parts_dirs], current_release(), run_slice(params)
+    if not failed and covers_everything(selected) and (live := reuse.live_release_if_unchanged(parts_dirs)):
+        log.info("no source changed since release %s: it stays live, nothing is built", live.name)
+        return live
     tables = {name: merge_slice(name, frame, previous, selected) for name, frame in consolidate(parts).items()}
     # superseded rows are worked out again below, from the merged observations
     tables["quarantine"] = tables["quarantine"][~tables["quarantine"]["reason"].str.startswith(SUPERSEDED)]
@@ -368,8 +376,7 @@ def inputs_of(parts_dirs: list[str]) -> dict:
     inputs = {}
     for parts in map(Path, parts_dirs):
         fetch_log = json.loads((parts.parent / "fetch.json").read_text())
-        raw = sorted({(p["sha256"], p["url"]) for e in fetch_log["entities"].values()
-                      for p in e["pages"] + list(e["deferred"].values()) + carried_pages(e)})
+        raw = sorted({(p["sha256"], p["url"]) for p in raw_pages(fetch_log)})
         inputs[fetch_log["source_system"]] = {"base_url": fetch_log["base_url"], "fetch_log": str(parts.parent / "fetch.json"),
                                               "raw_files": [{"sha256": s, "url": u} for s, u in raw]}
     return inputs
@@ -387,12 +394,6 @@ def schema_drift_of(parts_dirs: list[str]) -> dict:
                 for name in page.get("schema_drift", []):
                     drift.setdefault(fetch_log["source_system"], {}).setdefault(entity, {}).setdefault(name, page["url"])
     return drift
-
-
-def carried_pages(entity: dict) -> list[dict]:
-    """Pages an incremental run carried over from the published run (they are inputs too)."""
-    carried = entity.get("carried") or {}
-    return carried.get("pages", []) + list(carried.get("deferred", {}).values())
 
 
 def quarantine_summary(quarantine: pd.DataFrame) -> dict:

@@ -221,6 +221,9 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # headers and body go out in two writes: with Nagle on, a keep-alive client's delayed ACK
+    # stalls each response ~40 ms, a latency the real services do not add
+    disable_nagle_algorithm = True
     server: _Server
 
     def do_GET(self) -> None:

@@ -9,6 +9,8 @@ from outputs.release import build_release
 from transforms.pipeline import harmonize_source, stage_source
 
 ALL = {"sources": list(SOURCES), "countries": [], "cycles": [], "allow_partial": False}
+#: everything rebuilt from raw landing: a new release even when nothing changed upstream
+REBUILD = {**ALL, "reprocess": True}
 
 
 def harmonized_parts(run_id: str, params: dict = ALL) -> list[str]:

@@ -16,10 +16,13 @@ import pytest
 
 from extractors.cites_trade import (BadFile, Limits, copy_limited, extract, extracted_members, read_header,
                                     release_members)
+from extractors.http import UpstreamError
+from extractors.landing import land, land_stream
 from outputs import contracts
 from outputs.audit import audit_release
 from outputs.publish import publish
 from outputs.release import build_release
+from replica.faults import FaultyReplica
 from replica.server import Replica, Response
 from transforms.catalogue import indicators
 from transforms.countries import UnknownCountry, countries_table, overrides, to_iso3
@@ -235,6 +238,26 @@ def test_a_download_that_is_not_a_zip_is_rejected_naming_it(data_dir):
     with HtmlInstead() as server, pytest.raises(BadFile, match=r"/cites/cites_trade/download_db \(\w+\.zip\): "
                                                                r"not a zip file \(starts b'<!DOCTYPE html>"):
         extract(data_dir, data_dir / "run", url=server.source_urls()[SOURCE])
+
+
+def test_a_release_download_that_breaks_off_fails_naming_it_and_lands_nothing(data_dir):
+    with FaultyReplica("truncated-body", "/cites/cites_trade/download_db", among=1) as server, \
+            pytest.raises(UpstreamError, match=r"\[cites-trade\] .*download_db: release download broke off"):
+        extract(data_dir, data_dir / "run", url=server.source_urls()[SOURCE])
+    assert server.injected >= 1
+    assert not [p for p in (data_dir / "raw" / SOURCE).rglob("*") if p.is_file()]
+
+
+def test_a_streamed_release_lands_where_the_same_bytes_would(tmp_path):
+    body = (FIXTURES / "not_a_zip.zip").read_bytes()
+    facts = dict(url="http://x/r", params=None, status=200, headers={}, terms="t", suffix=".zip")
+    streamed = land_stream(tmp_path / "a", SOURCE, "release", (body[i:i + 7] for i in range(0, len(body), 7)), **facts)
+    whole = land(tmp_path / "b", SOURCE, "release", body, **facts)
+    assert (streamed.sha256, streamed.path.relative_to(tmp_path / "a")) == \
+        (whole.sha256, whole.path.relative_to(tmp_path / "b"))
+    assert streamed.path.read_bytes() == body
+    assert sorted(p.name for p in streamed.path.parent.iterdir()) == \
+        sorted(p.name for p in whole.path.parent.iterdir())
 
 
 def test_a_zip_bomb_is_rejected_before_it_is_unpacked():

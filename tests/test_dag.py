@@ -1,4 +1,7 @@
 """DAG integrity: the DAG folder imports cleanly and the nightly DAG follows the house rules."""
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -43,3 +46,20 @@ def test_every_source_has_its_own_chain_into_the_release(dagbag):
     assert dag.get_task("publish_release").upstream_task_ids == {"audit_release"}
     assert dag.get_task("audit_release").upstream_task_ids == {"build_release"}
     assert [o.name for o in dag.get_task("publish_release").outlets] == ["mea_release"]
+
+
+def test_parsing_the_dag_file_imports_no_heavy_library():
+    """The DAG processor re-parses the file often: pandas, DuckDB, pyarrow and Great Expectations
+    belong inside the tasks, so parsing costs only what Airflow itself costs."""
+    probe = (
+        "import importlib.util, json, sys\n"
+        "import airflow.sdk\n"
+        "before = set(sys.modules)\n"
+        f"spec = importlib.util.spec_from_file_location('nightly', {str(DAGS / 'mea_reporting_nightly.py')!r})\n"
+        "spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
+        "print(json.dumps(sorted(set(sys.modules) - before)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                          cwd=DAGS.parent)
+    imported = {name.split(".")[0] for name in json.loads(done.stdout.strip().splitlines()[-1])}
+    assert not imported & {"pandas", "duckdb", "pyarrow", "great_expectations", "requests", "openpyxl"}

@@ -6,7 +6,7 @@ from outputs.history import describe, prune, releases, rollback
 from outputs.publish import CurrentMoved, publish
 from outputs.release import build_release
 from outputs.audit import audit_release
-from pipeline_helpers import ALL, harmonized_parts, run_pipeline
+from pipeline_helpers import REBUILD, harmonized_parts, run_pipeline
 
 
 def live(data_dir):
@@ -15,7 +15,7 @@ def live(data_dir):
 
 def test_rollback_switches_current_and_duckdb(data_dir, upstream):
     first = run_pipeline("one")
-    second = run_pipeline("two")
+    second = run_pipeline("two", REBUILD)
     assert live(data_dir) == second.name
     rollback(first.name)
     assert live(data_dir) == first.name
@@ -33,7 +33,7 @@ def test_rollback_refuses_an_unknown_release(data_dir):
 
 
 def test_prune_keeps_the_newest_and_the_live_one(data_dir, upstream):
-    made = [run_pipeline(f"r{i}") for i in range(3)]
+    made = [run_pipeline("r0")] + [run_pipeline(f"r{i}", REBUILD) for i in (1, 2)]
     rollback(made[0].name)
     gone = prune(keep=1)
     assert gone == [made[1].name]
@@ -42,9 +42,9 @@ def test_prune_keeps_the_newest_and_the_live_one(data_dir, upstream):
 
 def test_a_release_built_before_another_publish_is_refused(data_dir, upstream):
     run_pipeline("base")
-    stale = build_release(harmonized_parts("stale"), ALL, "stale")
+    stale = build_release(harmonized_parts("stale", REBUILD), REBUILD, "stale")
     audit_release(stale)
-    newer = run_pipeline("newer")
+    newer = run_pipeline("newer", REBUILD)
     with pytest.raises(CurrentMoved):
         publish(stale)
     assert live(data_dir) == newer.name

@@ -34,3 +34,14 @@ def test_nightly_dag_publishes_an_audited_release(data_dir, upstream, replica):
     assert set(obs["raw_sha256"]) <= landed
     with duckdb.connect(str(data_dir / "mea.duckdb"), read_only=True) as con:
         assert con.execute("select count(*) from observations").fetchone()[0] == len(obs)
+
+
+@pytest.mark.e2e
+def test_a_no_change_night_through_airflow_keeps_the_live_release(data_dir, upstream, replica):
+    dag = DagBag(dag_folder=str(DAGS)).get_dag("mea_reporting_nightly")
+    assert dag.test(logical_date=datetime(2026, 11, 28, 2, tzinfo=timezone.utc)).state == "success"
+    first = (data_dir / "current").resolve()
+    assert dag.test(logical_date=datetime(2026, 11, 29, 2, tzinfo=timezone.utc)).state == "success"
+    assert (data_dir / "current").resolve() == first
+    reused = sorted(p.parent.parent.name for p in (data_dir / "runs").glob("*/*/staging/reused.json"))
+    assert reused == sorted(dag.params["sources"])

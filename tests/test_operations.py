@@ -46,10 +46,29 @@ def test_a_no_change_night_downloads_no_bulk_file_and_publishes_no_new_content(d
     assert bulk_before == 1
     assert upstream.stats.count(path=BULK_PATH, status=200) == 1, "the bulk release was downloaded again"
     assert upstream.stats.count(path=BULK_PATH, status=304) == 1
-    manifest = read_manifest(second)
-    assert manifest["diff"]["changed"] is False and manifest["run_summary"]["new_revisions"] == 0
-    assert {t: i["sha256"] for t, i in manifest["tables"].items()} == \
-        {t: i["sha256"] for t, i in read_manifest(first)["tables"].items()}
+    assert second == first, "a night with no upstream change built and published a new release"
+    assert (data_dir / "current").resolve() == first
+    assert sorted(p.name for p in (data_dir / "releases").iterdir() if not p.name.startswith(".")) == [first.name]
+
+
+def test_a_no_change_night_parses_nothing_and_reuses_every_source_s_parts(data_dir, upstream, monkeypatch):
+    first = run_pipeline("night-1")
+
+    def no_parsing(package, source):
+        raise AssertionError(f"{package}.{source} was run on a night with no upstream change")
+
+    monkeypatch.setattr("transforms.pipeline.source_module", no_parsing)
+    second = run_pipeline("night-2")
+    for source in ALL["sources"]:
+        assert (data_dir / "runs" / "night-2" / source / "staging" / "reused.json").exists(), source
+    assert second == first
+
+
+def test_a_re_processing_run_re_harmonizes_even_when_nothing_changed(data_dir, upstream):
+    run_pipeline("night-1")
+    run_pipeline("again", only("sdg-api", reprocess=True))
+    assert not (data_dir / "runs" / "again" / "sdg-api" / "staging" / "reused.json").exists()
+    assert (data_dir / "runs" / "again" / "sdg-api" / "parts" / "observations.parquet").exists()
 
 
 @contextmanager

@@ -156,10 +156,13 @@ def provenance(page: dict) -> str:
 def quarantine_duplicate_ids(con, out_dir: Path, quarantine: Quarantine) -> None:
     """A release Id seen again (in any member) is quarantined and listed in duplicate_ids.parquet,
     which harmonizing leaves out; the first by member number and row is kept."""
+    shipments = literal(out_dir / 'shipments' / '*.parquet')
+    # the window runs only over the Ids seen twice: sorting all ~23 million rows by Id would not fit in memory
     con.execute(f"""CREATE TEMP TABLE duplicates AS SELECT id, source_file, row_number, first_file, first_row,
             raw_sha256, source_url, retrieved_at, member FROM (SELECT *, row_number() OVER w AS k,
             first_value(source_file) OVER w AS first_file, first_value(row_number) OVER w AS first_row
-            FROM read_parquet({literal(out_dir / 'shipments' / '*.parquet')})
+            FROM read_parquet({shipments}) SEMI JOIN (SELECT id FROM read_parquet({shipments})
+                GROUP BY id HAVING count(*) > 1) USING (id)
             WINDOW w AS (PARTITION BY id ORDER BY member, row_number)) WHERE k > 1""")
     con.execute(f"COPY (SELECT source_file, row_number FROM duplicates ORDER BY member, row_number) "
                 f"TO {literal(out_dir / 'duplicate_ids.parquet')} (FORMAT parquet)")

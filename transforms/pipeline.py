@@ -5,13 +5,17 @@ from pathlib import Path
 
 from extractors.pipeline import source_module
 from outputs.paths import data_dir
+from transforms import reuse
 
 
 def stage_source(source: str, fetch_log: str | None) -> str | None:
-    """Typed staging tables beside the fetch log; None passes a skipped source through."""
+    """Typed staging tables beside the fetch log; None passes a skipped source through. A source
+    whose raw files and code are the live release's is not staged: the folder names its parts."""
     if fetch_log is None:
         return None
     out = Path(fetch_log).parent / "staging"
+    if previous := reuse.reusable_parts(source, Path(fetch_log)):
+        return str(reuse.mark_reused(out, previous))
     return str(source_module("transforms", source).stage(Path(fetch_log), data_dir(), out))
 
 
@@ -21,4 +25,8 @@ def harmonize_source(source: str, staging_dir: str | None) -> str | None:
     if staging_dir is None:
         return None
     out = Path(staging_dir).parent / "parts"
-    return str(source_module("transforms", source).harmonize(Path(staging_dir), out))
+    if previous := reuse.reused_parts(Path(staging_dir)):
+        return str(reuse.link_parts(previous, out))
+    parts = source_module("transforms", source).harmonize(Path(staging_dir), out)
+    reuse.write_fingerprint(Path(staging_dir).parent / "fetch.json", parts)
+    return str(parts)
