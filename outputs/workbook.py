@@ -59,13 +59,14 @@ def workbook_formats(book) -> dict:
 
 
 def coverage_matrix(coverage: pd.DataFrame) -> pd.DataFrame:
-    """Country rows x ``convention report_cycle`` columns of SUBMITTED / MISSING (None: not expected)."""
+    """Country rows x report cycle columns (``cbd:NR7``: a cycle names its convention) of SUBMITTED /
+    MISSING (None: the country is not an expected Party of that convention)."""
     if coverage.empty:
         return pd.DataFrame(columns=["country_iso3"])
-    cells = coverage.assign(cycle=coverage["convention"] + " " + coverage["report_cycle"],
-                            status=coverage["submitted"].map({True: SUBMITTED, False: MISSING}))
-    matrix = cells.pivot(index="country_iso3", columns="cycle", values="status").sort_index()
+    cells = coverage.assign(status=coverage["submitted"].map({True: SUBMITTED, False: MISSING}))
+    matrix = cells.pivot(index="country_iso3", columns="report_cycle", values="status").sort_index()
     matrix = matrix[sorted(matrix.columns)].astype(object)
+    matrix.columns.name = None
     return matrix.where(matrix.notna(), None).reset_index()
 
 

@@ -100,8 +100,7 @@ def test_workbook_coverage_matrix_has_conditional_colours(release):
     assert all(r.dxf.fill is not None for r in rules)
     one = coverage.iloc[0]
     row = next(r for r in sheet.iter_rows(min_row=2, values_only=True) if r[0] == one["country_iso3"])
-    assert row[header.index(f"{one['convention']} {one['report_cycle']}")] == (SUBMITTED if one["submitted"]
-                                                                               else MISSING)
+    assert row[header.index(one["report_cycle"])] == (SUBMITTED if one["submitted"] else MISSING)
 
 
 def test_workbook_keeps_formula_like_text_as_text(tmp_path):
@@ -206,3 +205,22 @@ def test_submissions_by_cycle_and_synergy_by_target_agree_with_their_tables(rele
     matrix = pd.read_parquet(release / "synergy_matrix.parquet")
     parties = matrix.groupby(["gbf_target", "convention"])["country_iso3"].nunique()
     assert dict(zip(zip(synergy["gbf_target"], synergy["convention"]), synergy["parties"])) == parties.to_dict()
+
+
+def test_report_is_offline_complete_and_listed_in_the_manifest(release):
+    from outputs.report import PLOTLY_JS, REPORT
+
+    report = release / REPORT
+    files = read_manifest(release)["files"]
+    pages = sorted(p.relative_to(release).as_posix() for p in report.rglob("*.html"))
+    assert set(pages) | {f"{REPORT}/{PLOTLY_JS.name}", "data_docs/index.html"} <= set(files)
+    countries = set(pd.read_parquet(release / "report_submissions.parquet")["country_iso3"]) \
+        | set(pd.read_parquet(release / "observations.parquet")["country_iso3"])
+    assert {f"{REPORT}/countries/{iso3}.html" for iso3 in countries} <= set(pages)
+    assert (report / PLOTLY_JS.name).read_bytes() == PLOTLY_JS.read_bytes()
+    for page in report.rglob("*.html"):
+        html = page.read_text()
+        assert "<script src=\"http" not in html and "cdn" not in html.lower(), page.name
+    index = (report / "index.html").read_text()
+    assert f'<script src="{PLOTLY_JS.name}"></script>' in index and "coverage-heatmap" in index
+    assert 'href="../data_docs/index.html"' in index and (release / "data_docs" / "index.html").exists()
