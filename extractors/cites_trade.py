@@ -29,6 +29,7 @@ from extractors import http
 from extractors.conditional import Validators
 from extractors.inbox import pick_up
 from extractors.landing import land
+from extractors.progress import read_body
 from extractors.sources import base_url, get_source
 
 SOURCE = "cites-trade"
@@ -77,11 +78,12 @@ def download_release(session, url: str, data_dir: Path, limits: Limits = Limits(
     its zip directory; only a release that passes is remembered for the next conditional GET."""
     validators = Validators(data_dir, SOURCE)
     key = Validators.key(url, None)
-    response = http.get(session, SOURCE, url, headers=validators.request_headers(key))
+    response = http.get(session, SOURCE, url, headers=validators.request_headers(key), stream=True)
     if response.status_code == 304:
         page = {"url": url, **validators.not_modified(key), "status": 304}
     else:
-        landed = land(data_dir, SOURCE, "release", response.content, url=response.url, params=None,
+        body = read_body(response, SOURCE, f"{SOURCE} release download")
+        landed = land(data_dir, SOURCE, "release", body, url=response.url, params=None,
                       status=response.status_code, headers=response.headers, terms=get_source(SOURCE).terms,
                       suffix=".zip")
         page = {"url": url, "first_url": landed.url, "raw_path": str(landed.path.relative_to(data_dir)),

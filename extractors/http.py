@@ -42,10 +42,11 @@ def make_session(retries: int = 5, backoff_factor: float = 0.5, backoff_max: flo
 
 
 def get(session: requests.Session, source: str, url: str, *, params=None, headers=None,
-        timeout=DEFAULT_TIMEOUT) -> requests.Response:
-    """GET with retries; any failure that survives them becomes an UpstreamError."""
+        timeout=DEFAULT_TIMEOUT, stream: bool = False) -> requests.Response:
+    """GET with retries; any failure that survives them becomes an UpstreamError. With ``stream``
+    the body is left to the caller (extractors.progress.read_body)."""
     try:
-        response = session.get(url, params=params, headers=headers, timeout=timeout)
+        response = session.get(url, params=params, headers=headers, timeout=timeout, stream=stream)
     except requests.RequestException as exc:  # name the page (its query too), not just the endpoint
         sent = requests.Request("GET", url, params=params).prepare().url
         raise UpstreamError(source, sent, f"request failed after retries: {exc.__class__.__name__}: {exc}") from exc

@@ -1,0 +1,67 @@
+"""Progress lines in the task log for long steps (the CITES release download, the CITES ingest):
+amount done, percent, and rate, at most one line per ``INTERVAL`` seconds plus a closing line,
+so a 1 GB download or a 23-million-row ingest shows it is alive without flooding the log."""
+from __future__ import annotations
+
+import logging
+import time
+
+import requests
+
+from extractors.http import UpstreamError
+
+#: seconds between two progress lines of one step
+INTERVAL = 30.0
+CHUNK = 1 << 20
+MB = 1 << 20
+log = logging.getLogger("mea.progress")
+# the embedded default logs at WARNING (Makefile); progress is what a person watching a long task
+# wants to see, so these lines pass at INFO whatever the platform's level
+log.setLevel(logging.INFO)
+
+
+class Progress:
+    """Counts ``amount`` (in ``unit``, shown divided by ``scale``) and ``parts`` of ``total``
+    (percent done); logs a line when ``INTERVAL`` seconds passed since the last one."""
+
+    def __init__(self, step: str, unit: str, total: int | None = None, *, scale: int = 1,
+                 interval: float | None = None, clock=time.monotonic):
+        self.step, self.unit, self.total, self.scale = step, unit, total, scale
+        self.interval = INTERVAL if interval is None else interval
+        self.clock = clock
+        self.amount = self.parts = 0
+        self.started = self.last = clock()
+
+    def advance(self, amount: int, parts: int | None = None) -> None:
+        """Add ``amount`` done (and ``parts`` of the total, by default the same)."""
+        self.amount += amount
+        self.parts += amount if parts is None else parts
+        if self.clock() - self.last >= self.interval:
+            self.last = self.clock()
+            log.info("%s", self.line())
+
+    def finish(self) -> None:
+        log.info("%s (done)", self.line())
+
+    def line(self) -> str:
+        elapsed = max(self.clock() - self.started, 1e-9)
+        done = f"{self.amount / self.scale:,.0f} {self.unit}"
+        percent = f" ({100 * self.parts / self.total:.0f}%)" if self.total else ""
+        return f"{self.step}: {done}{percent}, {self.amount / self.scale / elapsed:,.1f} {self.unit}/s"
+
+
+def read_body(response: requests.Response, source: str, step: str) -> bytes:
+    """The body of a streamed ``response``, logging download progress (percent from
+    Content-Length when the upstream sends it); a broken transfer becomes an UpstreamError."""
+    length = response.headers.get("Content-Length")
+    progress = Progress(step, "MB", int(length) if length and length.isdigit() else None, scale=MB)
+    chunks = []
+    try:
+        for chunk in response.iter_content(CHUNK):
+            chunks.append(chunk)
+            progress.advance(len(chunk))
+    except requests.RequestException as exc:
+        raise UpstreamError(source, response.url, f"download broke off after {progress.amount} bytes: "
+                                                  f"{exc.__class__.__name__}: {exc}") from exc
+    progress.finish()
+    return b"".join(chunks)
