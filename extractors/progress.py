@@ -15,9 +15,19 @@ INTERVAL = 30.0
 CHUNK = 1 << 20
 MB = 1 << 20
 log = logging.getLogger("mea.progress")
-# the embedded default logs at WARNING (Makefile); progress is what a person watching a long task
-# wants to see, so these lines pass at INFO whatever the platform's level
-log.setLevel(logging.INFO)
+
+
+def _own_handler(logger: logging.Logger) -> None:
+    """Progress goes to stderr at INFO through its own handler: the embedded default runs Airflow at
+    WARNING (Makefile), whose handlers would drop these lines, and a task's stderr is in its log."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s progress %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
+_own_handler(log)
 
 
 class Progress:

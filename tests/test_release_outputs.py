@@ -180,6 +180,10 @@ def test_each_view_has_exactly_its_documented_columns(release, name):
     columns = views.views()[name]["columns"]
     assert [c[0] for c in described] == list(columns)
     assert [c[1] for c in described] == [contracts.DUCKDB_TYPES[s["type"]] for s in columns.values()]
+    terms = read_dictionary(release)
+    documented = terms[(terms["kind"] == "view column") & (terms["table_name"] == name)]
+    assert list(documented["column_name"]) == list(columns)
+    assert (documented["defined_in"] == "outputs/views.yaml").all() and (documented["description"] != "").all()
 
 
 def test_latest_values_gives_one_row_per_country_and_indicator_at_its_latest_year(release):
