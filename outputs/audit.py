@@ -104,6 +104,7 @@ def validate(context, table: str, df: pd.DataFrame, parameters: dict, batch_name
                                                                             suite=suite))
     result = definition.run(batch_parameters={"dataframe": df}, expectation_parameters=parameters,
                             result_format="SUMMARY")
+    context.data_sources.delete(name)  # the data source holds on to ``df``; the stored result does not
     failures = [describe_failure(r) for r in result.results if not r.success]
     return {"success": result.success, "expectations": len(result.results), "rows": len(df), "failures": failures}
 

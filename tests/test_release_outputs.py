@@ -228,3 +228,21 @@ def test_report_is_offline_complete_and_listed_in_the_manifest(release):
     index = (report / "index.html").read_text()
     assert f'<script src="{PLOTLY_JS.name}"></script>' in index and "coverage-heatmap" in index
     assert 'href="../data_docs/index.html"' in index and (release / "data_docs" / "index.html").exists()
+
+
+def test_the_audit_context_keeps_no_batch_in_memory(tmp_path):
+    """One GX context serves the whole audit (its Data Docs); it must not hold every batch of a bulk table."""
+    import gc
+    import weakref
+
+    from outputs import audit
+
+    context = audit.audit_context(tmp_path / "data_docs")
+    frame = contracts.arrow_schema("cites_trade").empty_table().to_pandas()
+    ref = weakref.ref(frame)
+    result = audit.validate(context, "cites_trade", frame, {"country_codes": ["KEN"]}, batch_name="batch1")
+    del frame
+    gc.collect()
+    assert result["success"] and ref() is None
+    context.build_data_docs(site_names=[audit.DATA_DOCS])
+    assert list((tmp_path / "data_docs" / "validations").rglob("*.html"))

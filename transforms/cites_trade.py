@@ -138,7 +138,8 @@ def stage_release(con, page: dict, data_dir: Path, out: Path, quarantine: Quaran
     origin = Origin(page["sha256"], page["url"], page["retrieved_at"])
     columns = layouts()["release"]["trade_db"]
     zip_path = data_dir / page["raw_path"]
-    progress = Progress(f"{SOURCE} ingest of {zip_path.name}", "rows", total=len(page.get("members") or []))
+    progress = Progress(f"{SOURCE} ingest of release {page['sha256'][:12]}", "rows",
+                        total=len(page.get("members") or []))
     for name, path in extracted_members(zip_path, f"{page['url']} ({zip_path.name})"):
         label = f"{zip_path.name}:{name}"
         read_member(con, path, label, "release")
