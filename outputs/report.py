@@ -102,10 +102,21 @@ def index_context(release: Path, data: dict[str, pd.DataFrame], iso3s: list[str]
     names = data["countries"].set_index("iso3")["name"]
     return {
         "title": f"Release {manifest['release_id']}", "manifest": manifest, "audit": audit,
-        "data_docs": f"../{DATA_DOCS}/index.html", "heatmap": heatmap_html(data["coverage"], names),
+        "data_docs": f"../{DATA_DOCS}/index.html", "validation_pages": validation_pages(release),
+        "heatmap": heatmap_html(data["coverage"], names),
         "targets": records(data["targets"]), "reasons": records(data["reasons"]),
         "countries": [{"iso3": c, "name": names.get(c, c)} for c in iso3s],
     }
+
+
+def validation_pages(release: Path) -> dict[str, list[str]]:
+    """Each table's GX Data Docs validation pages (one per batch), relative to report/. They are
+    static HTML, unlike the Data Docs index, whose table GX fills in with scripts from CDNs."""
+    pages: dict[str, list[str]] = {}
+    for page in sorted((release / DATA_DOCS / "validations").rglob("*.html")):
+        table = page.stem.rsplit("-", 1)[-1]  # GX names the page <data source>-<asset>; the asset is the table
+        pages.setdefault(table, []).append(f"../{page.relative_to(release).as_posix()}")
+    return pages
 
 
 def heatmap_html(coverage: pd.DataFrame, names: pd.Series) -> str:
