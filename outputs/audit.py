@@ -1,8 +1,8 @@
 """Write-audit-publish, step two: run each table's Great Expectations suite on the release.
 
-Suites live in expectations/<table>.json (GX 1.x format); the results are rendered as GX Data
-Docs in the release's ``data_docs/`` folder, which the report links to. Code lists are suite parameters
-filled from the release itself (countries, conventions, indicators); row-count bounds come
+Suites live in expectations/<table>.json (GX 1.x format); one ephemeral context runs them and
+renders the results as Data Docs in the release's ``data_docs/``, which the report links to.
+Code lists are suite parameters filled from the release itself (countries, conventions, indicators); row-count bounds come
 from the live release and the ratios in each suite's ``meta``. A failed audit raises
 AuditFailed, and publish refuses a release without a passing audit.
 """

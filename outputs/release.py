@@ -1,8 +1,9 @@
 """Write-audit-publish, step one: build a release folder from the sources' harmonized parts.
 
 A release holds every published table as Parquet and CSV, a DuckDB file with the same tables
-and views, the Excel workbook, the data dictionary, the SDMX-CSV export and manifest.json (inputs, row counts, content hashes, diff against the
-live release). Nothing here touches ``current``: that is publish's job, after the audit.
+and views, the Excel workbook, the data dictionary, the SDMX-CSV export and manifest.json
+(inputs, row counts, content hashes, diff against the live release, the other files). Nothing
+here touches ``current``: that is publish's job, after the audit (and the report).
 """
 from __future__ import annotations
 
