@@ -29,6 +29,7 @@ from extractors import http
 from extractors.conditional import Validators
 from extractors.inbox import pick_up
 from extractors.landing import land_stream
+from extractors.progress import body_chunks
 from extractors.sources import base_url, get_source
 
 SOURCE = "cites-trade"
@@ -83,12 +84,9 @@ def download_release(session, url: str, data_dir: Path, limits: Limits = Limits(
         if response.status_code == 304:
             page = {"url": url, **validators.not_modified(key), "status": 304}
         else:
-            try:
-                landed = land_stream(data_dir, SOURCE, "release", response.iter_content(CHUNK), url=response.url,
-                                     params=None, status=response.status_code, headers=response.headers,
-                                     terms=get_source(SOURCE).terms, suffix=".zip")
-            except requests.RequestException as exc:  # the body broke off: nothing is landed
-                raise http.UpstreamError(SOURCE, url, f"release download broke off: {exc}") from exc
+            landed = land_stream(data_dir, SOURCE, "release", body_chunks(response, SOURCE, "release download"),
+                                 url=response.url, params=None, status=response.status_code,
+                                 headers=response.headers, terms=get_source(SOURCE).terms, suffix=".zip")
             page = {"url": url, "first_url": landed.url, "raw_path": str(landed.path.relative_to(data_dir)),
                     "sha256": landed.sha256, "retrieved_at": landed.retrieved_at, "status": response.status_code}
     path = data_dir / page["raw_path"]

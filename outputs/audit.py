@@ -1,7 +1,8 @@
 """Write-audit-publish, step two: run each table's Great Expectations suite on the release.
 
-Suites live in expectations/<table>.json (GX 1.x format). Code lists are suite parameters
-filled from the release itself (countries, conventions, indicators); row-count bounds come
+Suites live in expectations/<table>.json (GX 1.x format); one ephemeral context runs them and
+renders the results as Data Docs in the release's ``data_docs/``, which the report links to.
+Code lists are suite parameters filled from the release itself (countries, conventions, indicators); row-count bounds come
 from the live release and the ratios in each suite's ``meta``. A failed audit raises
 AuditFailed, and publish refuses a release without a passing audit.
 """
@@ -10,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -18,11 +18,13 @@ import pyarrow.parquet as pq
 
 from outputs import contracts
 from outputs.paths import REPO_ROOT, current_release
-from outputs.release import read_manifest, write_manifest
+from outputs.release import add_files, read_manifest, write_manifest
 
 SUITES = REPO_ROOT / "expectations"
 #: rows of a bulk table validated at once
 BULK_BATCH_ROWS = 1_000_000
+#: the release's folder (and GX site name) of the Data Docs built from its audit
+DATA_DOCS = "data_docs"
 log = logging.getLogger(__name__)
 
 
@@ -39,9 +41,12 @@ def audit_release(folder: Path) -> dict:
     bulk = contracts.bulk_tables()
     tables = {name: pd.read_parquet(folder / f"{name}.parquet") for name in contracts.table_names() if name not in bulk}
     parameters = suite_parameters(tables, current_release())
-    results = {name: validate(name, tables[name], parameters) if name in tables
-               else validate_in_batches(name, folder / f"{name}.parquet", parameters)
+    context = audit_context(folder / DATA_DOCS)
+    results = {name: validate(context, name, tables[name], parameters) if name in tables
+               else validate_in_batches(context, name, folder / f"{name}.parquet", parameters)
                for name in contracts.table_names()}
+    context.build_data_docs(site_names=[DATA_DOCS])
+    add_files(folder, [f"{DATA_DOCS}/index.html"])
     failures = [f"{table}: {f}" for table, r in results.items() for f in r["failures"]]
     summary = {"success": not failures, "suites": len(results),
                "expectations": sum(r["expectations"] for r in results.values()), "failures": failures}
@@ -74,36 +79,40 @@ def load_suite(table: str) -> dict:
     return json.loads((SUITES / f"{table}.json").read_text())
 
 
-def validate(table: str, df: pd.DataFrame, parameters: dict) -> dict:
-    """Run the suite of ``table`` on ``df`` with an ephemeral GX context."""
-    return suite_runner(table, parameters)(df)
-
-
-def suite_runner(table: str, parameters: dict) -> Callable[[pd.DataFrame], dict]:
-    """The suite of ``table`` ready to run on any number of dataframes: the GX context, suite and
-    validation definition are built once, not once per batch."""
+def audit_context(data_docs: Path):
+    """An ephemeral GX context whose Data Docs site is the release's ``data_docs/`` folder."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx  # imported here: 5-10 s, only the audit task pays it
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = {"globally": False}
-    suite = context.suites.add(gx.ExpectationSuite(**_without_ids(load_suite(table))))
-    batch = context.data_sources.add_pandas(name=f"{table}_release").add_dataframe_asset(name=table) \
-        .add_batch_definition_whole_dataframe("release")
-    definition = context.validation_definitions.add(gx.ValidationDefinition(name=f"{table}_audit", data=batch,
+    context.add_data_docs_site(DATA_DOCS, {
+        "class_name": "SiteBuilder",
+        "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(data_docs)},
+        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+    })
+    return context
+
+
+def validate(context, table: str, df: pd.DataFrame, parameters: dict, batch_name: str = "release") -> dict:
+    """Run the suite of ``table`` on ``df`` (one batch of it, named ``batch_name``) in ``context``."""
+    import great_expectations as gx
+
+    suite = context.suites.add_or_update(gx.ExpectationSuite(**_without_ids(load_suite(table))))
+    name = f"{table}_{batch_name}"
+    batch = context.data_sources.add_pandas(name=name).add_dataframe_asset(name=table) \
+        .add_batch_definition_whole_dataframe(batch_name)
+    definition = context.validation_definitions.add(gx.ValidationDefinition(name=f"{name}_audit", data=batch,
                                                                             suite=suite))
-
-    def run(df: pd.DataFrame) -> dict:
-        result = definition.run(batch_parameters={"dataframe": df}, expectation_parameters=parameters,
-                                result_format="SUMMARY")
-        failures = [describe_failure(r) for r in result.results if not r.success]
-        return {"success": result.success, "expectations": len(result.results), "rows": len(df), "failures": failures}
-
-    return run
+    result = definition.run(batch_parameters={"dataframe": df}, expectation_parameters=parameters,
+                            result_format="SUMMARY")
+    context.data_sources.delete(name)  # the data source holds on to ``df``; the stored result does not
+    failures = [describe_failure(r) for r in result.results if not r.success]
+    return {"success": result.success, "expectations": len(result.results), "rows": len(df), "failures": failures}
 
 
-def validate_in_batches(table: str, path: Path, parameters: dict) -> dict:
+def validate_in_batches(context, table: str, path: Path, parameters: dict) -> dict:
     """Run the suite of a bulk table one Parquet batch at a time, so memory stays bounded.
 
     Column expectations hold for the table when they hold for every batch; the file is sorted
@@ -112,10 +121,9 @@ def validate_in_batches(table: str, path: Path, parameters: dict) -> dict:
     failures, expectations, rows, previous_last = [], 0, 0, None
     parquet = pq.ParquetFile(path)
     key = contracts.key(table)
-    run = suite_runner(table, parameters)
-    for batch in parquet.iter_batches(batch_size=BULK_BATCH_ROWS):
+    for number, batch in enumerate(parquet.iter_batches(batch_size=BULK_BATCH_ROWS), start=1):
         frame = batch.to_pandas()
-        result = run(frame)
+        result = validate(context, table, frame, parameters, batch_name=f"batch{number}")
         failures += [f for f in result["failures"] if f not in failures]
         expectations, rows = result["expectations"], rows + len(frame)
         first = tuple(frame.iloc[0][key])
@@ -123,7 +131,7 @@ def validate_in_batches(table: str, path: Path, parameters: dict) -> dict:
             failures.append(f"key {key} repeated across batches: {first}")
         previous_last = tuple(frame.iloc[-1][key])
     if rows == 0:
-        return run(parquet.schema_arrow.empty_table().to_pandas())
+        return validate(context, table, parquet.schema_arrow.empty_table().to_pandas(), parameters)
     return {"success": not failures, "expectations": expectations, "rows": rows, "failures": failures}
 
 

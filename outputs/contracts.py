@@ -28,10 +28,27 @@ class ContractError(ValueError):
     """A table that does not have the columns its contract names."""
 
 
+#: the keys a column's spec may have; any other key is text cut off by an unquoted comma
+COLUMN_KEYS = {"type", "nullable", "description"}
+
+
 @cache
 def contracts() -> dict[str, dict]:
     """Every published table's contract, in publishing order."""
-    return yaml.safe_load(CONTRACTS.read_text(encoding="utf-8"))
+    loaded = yaml.safe_load(CONTRACTS.read_text(encoding="utf-8"))
+    check_columns(loaded, CONTRACTS)
+    return loaded
+
+
+def check_columns(loaded: dict[str, dict], path: Path) -> None:
+    """Refuse a column spec with keys beyond COLUMN_KEYS: in YAML flow style an unquoted comma in
+    a description ends it there and turns the rest into keys (``description: a, b`` -> ``{b: None}``)."""
+    for table, contract in loaded.items():
+        for column, spec in contract["columns"].items():
+            if set(spec) != COLUMN_KEYS:
+                raise ContractError(f"{path.name}: table {table}, column {column}: expected keys "
+                                    f"{sorted(COLUMN_KEYS)}, got {sorted(spec, key=str)}; quote a description "
+                                    "that holds a comma")
 
 
 def table_names() -> list[str]:

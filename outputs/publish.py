@@ -17,6 +17,7 @@ from pathlib import Path
 
 from extractors.state import record_published
 from outputs.paths import current_release, data_dir
+from outputs.report import write_report
 
 
 class NotAudited(RuntimeError):
@@ -39,9 +40,10 @@ def data_folder_lock():
 
 
 def publish(folder: Path) -> str:
-    """Make ``folder`` the live release; return its id."""
+    """Write the report of the audited ``folder`` and make it the live release; return its id."""
     folder = Path(folder)
     require_passing_audit(folder)
+    write_report(folder)
     manifest = json.loads((folder / "manifest.json").read_text())
     with data_folder_lock():
         live = current_release()

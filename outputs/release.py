@@ -1,8 +1,9 @@
 """Write-audit-publish, step one: build a release folder from the sources' harmonized parts.
 
-A release holds every published table as Parquet and CSV, a DuckDB file with the same tables,
-the Excel workbook and manifest.json (inputs, row counts, content hashes, diff against the
-live release). Nothing here touches ``current``: that is publish's job, after the audit.
+A release holds every published table as Parquet and CSV, a DuckDB file with the same tables
+and views, the Excel workbook, the data dictionary, the SDMX-CSV export and manifest.json
+(inputs, row counts, content hashes, diff against the live release, the other files). Nothing
+here touches ``current``: that is publish's job, after the audit (and the report).
 """
 from __future__ import annotations
 
@@ -26,7 +27,10 @@ from outputs import contracts
 from outputs.paths import REPO_ROOT, current_release, data_dir
 from extractors.sources import SOURCES
 from extractors.state import raw_pages
+from outputs.dictionary import write_dictionary_csv
 from outputs.formulas import csv_text, csv_text_sql, is_text
+from outputs.sdmx import write_sdmx_csv
+from outputs.views import create_views
 from outputs.workbook import write_workbook
 from transforms.catalogue import indicators_table
 from transforms.countries import countries_table
@@ -44,6 +48,7 @@ CENTRAL_TABLES = ("countries", "indicators", "crosswalk", "coverage", "synergy_m
 SUPERSEDED = "superseded by "
 #: where a row came from, as opposed to what it says (left out when diffing releases)
 PROVENANCE = ("raw_sha256", "retrieved_at")
+WORKBOOK, DUCKDB = "mea-reporting.xlsx", "mea.duckdb"
 
 
 def failed_sources(parts: dict[str, str | None], params: dict) -> list[str]:
@@ -86,7 +91,8 @@ def build_release(parts_dirs: list[str], params: dict, run_id: str, failed: list
     content = {name: file_digest(tmp / f"{name}.csv") for name in contracts.table_names()}
     release_id = new_release_id(content)
     write_duckdb(tmp)
-    write_workbook(tmp / "mea-reporting.xlsx", arrow, too_large=bulk_rows)
+    write_workbook(tmp / WORKBOOK, arrow, too_large=bulk_rows)
+    files = [path.name for path in (write_dictionary_csv(tmp), write_sdmx_csv(tmp))] + [DUCKDB, WORKBOOK]
     manifest = {
         "release_id": release_id,
         "created_at": built_at.isoformat(timespec="seconds"),
@@ -100,6 +106,7 @@ def build_release(parts_dirs: list[str], params: dict, run_id: str, failed: list
         "schema_drift": schema_drift_of(parts_dirs),
         "tables": {name: {"rows": rows[name], "sha256": content[name], "files": [f"{name}.parquet", f"{name}.csv"]}
                    for name in contracts.table_names()},
+        "files": sorted(files),
         "quarantine": {**quarantine_summary(tables["quarantine"]),
                        "resolved": resolved_quarantine(tables["quarantine"], previous)},
         "diff": diff_against(previous, tmp),
@@ -356,11 +363,20 @@ def write_bulk_table(folder: Path, name: str, parts: list[Path], previous: Path 
 
 
 def write_duckdb(folder: Path) -> None:
-    """The release's own DuckDB file with every table; ``var/mea.duckdb`` reaches it through ``current``."""
-    with duckdb.connect(str(folder / "mea.duckdb")) as con:
+    """The release's own DuckDB file with every table and the views of outputs/views.yaml;
+    ``var/mea.duckdb`` reaches it through ``current``."""
+    with duckdb.connect(str(folder / DUCKDB)) as con:
         for name in contracts.table_names():
             con.execute(f"CREATE TABLE {identifier(name)} AS SELECT * FROM read_parquet(?)",
                         [str(folder / f"{name}.parquet")])
+        create_views(con)
+
+
+def add_files(folder: Path, names: list[str]) -> None:
+    """Record release files made after the build (the report, the Data Docs) in the manifest."""
+    manifest = read_manifest(folder)
+    manifest["files"] = sorted(set(manifest.get("files", [])) | set(names))
+    write_manifest(folder, manifest)
 
 
 def write_manifest(folder: Path, manifest: dict) -> None:

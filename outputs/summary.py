@@ -28,6 +28,7 @@ def summary_text() -> str:
             f"{k} {n}" for k, n in sorted(m["quarantine"]["by_source_and_field"].items())),
         f"files       {folder}",
         f"duckdb      {data_dir() / 'mea.duckdb'}",
+        *([f"report      {folder / 'report' / 'index.html'}"] if (folder / "report" / "index.html").exists() else []),
     ]
     return "\n".join(lines)
 

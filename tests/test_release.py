@@ -179,13 +179,15 @@ def test_bulk_audit_runs_in_batches_and_catches_what_a_whole_table_audit_would(p
     batch = len(trade) // 3 + 1
     monkeypatch.setattr(audit, "BULK_BATCH_ROWS", batch)
     params = {"country_codes": sorted(pd.read_parquet(published / "countries.parquet")["iso3"])}
-    good = audit.validate_in_batches("cites_trade", published / "cites_trade.parquet", params)
+    good = audit.validate_in_batches(audit.audit_context(tmp_path / "good_docs"), "cites_trade",
+                                     published / "cites_trade.parquet", params)
     assert good["success"] and good["rows"] == len(trade), good["failures"]
     broken = trade.copy()
     broken.loc[batch, "id"] = broken.loc[batch - 1, "id"]  # the last row of batch 1 and the first of batch 2
     broken.loc[len(broken) - 1, "appendix"] = "IV"
     broken.to_parquet(tmp_path / "cites_trade.parquet", index=False)
-    bad = audit.validate_in_batches("cites_trade", tmp_path / "cites_trade.parquet", params)
+    bad = audit.validate_in_batches(audit.audit_context(tmp_path / "bad_docs"), "cites_trade",
+                                    tmp_path / "cites_trade.parquet", params)
     assert not bad["success"]
     assert any("repeated across batches" in f for f in bad["failures"])
     assert any("appendix" in f and "IV" in f for f in bad["failures"])

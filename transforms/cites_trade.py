@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from extractors.cites_trade import check_layout, extracted_members, layouts, read_header
+from extractors.progress import Progress
 from transforms.catalogue import indicator
 from transforms.countries import UnknownCountry, overrides, to_iso3
 from transforms.duck import connect, identifier, literal
@@ -137,15 +138,19 @@ def stage_release(con, page: dict, data_dir: Path, out: Path, quarantine: Quaran
     origin = Origin(page["sha256"], page["url"], page["retrieved_at"])
     columns = layouts()["release"]["trade_db"]
     zip_path = data_dir / page["raw_path"]
+    progress = Progress(f"{SOURCE} ingest of release {page['sha256'][:12]}", "rows",
+                        total=len(page.get("members") or []))
     for name, path in extracted_members(zip_path, f"{page['url']} ({zip_path.name})"):
         label = f"{zip_path.name}:{name}"
         read_member(con, path, label, "release")
+        progress.advance(con.execute("SELECT count(*) FROM m").fetchone()[0], parts=1)
         record_id = f"coalesce({raw('Id')}, {literal(name + '@' + page['sha256'][:12] + '#')} || row_number)"
         good = reject_rows(con, RELEASE_CHECKS, record_id, name, origin, quarantine)
         member = int(re.search(r"(\d+)\.csv$", name)[1])
         con.execute(f"""COPY (SELECT {typed_select(columns, columns)}, {literal(name)} AS source_file, {member} AS member,
             row_number, {provenance(page)}, {literal(page['url'])} AS source_url FROM m WHERE {good} ORDER BY row_number)
             TO {literal(out / name.replace('.csv', '.parquet'))} (FORMAT parquet)""")
+    progress.finish()
 
 
 def provenance(page: dict) -> str:
