@@ -34,6 +34,7 @@ from airflow.sdk import Asset, Param, dag, get_current_context, task
 
 from extractors.sources import SOURCES as REGISTRY
 from outputs.alerts import on_failure
+from outputs.pools import pool_for
 
 SOURCES = tuple(REGISTRY)
 RELEASE = Asset(name="mea_release", uri="mea://release/current")
@@ -73,7 +74,7 @@ def source_chain(source: str):
     """extract -> stage -> harmonize for one source, each its own task."""
     slug = source.replace("-", "_")
 
-    @task(task_id=f"extract_{slug}")
+    @task(task_id=f"extract_{slug}", pool=pool_for(source))
     def extract() -> str | None:
         from extractors.pipeline import extract_source
         return extract_source(source, _run_id(), _params())

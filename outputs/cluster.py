@@ -19,7 +19,8 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from outputs.operate import DAG_ID, airflow, airflow_components, components_env, dag_runs, print_runs, wait_for_runs
+from outputs.operate import (DAG_ID, airflow, airflow_components, components_env, create_pools, dag_runs, print_runs,
+                             wait_for_runs)
 
 #: the PostgreSQL server the profile and its tests create their databases on (trust auth)
 SERVER = os.environ.get("MEA_POSTGRES_SERVER", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
@@ -117,6 +118,7 @@ def run(concurrency: int, timeout: float) -> int:
         os.environ.update(celery_env(name, metadata, warehouse, concurrency))  # before Airflow is imported here
         airflow("db", "migrate")
         airflow("dags", "reserialize")
+        create_pools()
         with airflow_components(dict(os.environ), extra=[worker(name, concurrency)]):
             airflow("dags", "unpause", DAG_ID)
             run_id = f"celery__{name}"

@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
@@ -46,6 +47,16 @@ def components_env(base: dict | None = None) -> dict:
     port = str(free_port())
     return {**(os.environ if base is None else base), "AIRFLOW__API__PORT": port,
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/"}
+
+
+def create_pools(env: dict | None = None) -> None:
+    """The upstream pools (outputs/pools.py) in the metadata database a scheduler is about to use."""
+    from outputs.pools import pool_definitions
+
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as handle:
+        json.dump(pool_definitions(), handle)
+        handle.flush()
+        airflow("pools", "import", handle.name, env=env)
 
 
 @contextmanager
@@ -134,6 +145,7 @@ def backfill(start: date, end: date, timeout: float) -> int:
     """Run a backfill over [start, end] to the end; 0 when every run succeeded."""
     env = components_env()
     airflow("dags", "reserialize", env=env)
+    create_pools(env)
     with airflow_components(env):
         airflow("dags", "unpause", DAG_ID, env=env)
         # TO is a whole day: its 02:00 run belongs to the backfill

@@ -38,3 +38,18 @@ def test_the_nightly_dag_runs_on_postgresql_and_celery_and_publishes_to_the_ware
         left = admin.execute("SELECT datname FROM pg_database WHERE datname = ANY(%s)", (list(databases[:2]),))
         assert left.fetchall() == []
     assert list(redis.Redis.from_url(BROKER).scan_iter(match=f"{databases[2]}:*")) == []
+
+
+def test_every_extract_task_runs_in_the_pool_of_its_upstream_host():
+    from airflow.dag_processing.dagbag import DagBag
+
+    from extractors.sources import SOURCES
+    from outputs.pools import DEFAULT_POOL, pool_definitions
+
+    dag = DagBag(dag_folder=str(REPO / "dags")).get_dag("mea_reporting_nightly")
+    pools = {t.task_id: t.pool for t in dag.tasks if t.task_id.startswith("extract_")}
+    assert pools["extract_cbd_chm"] == "upstream_api_cbd_int"
+    assert pools["extract_ramsar_nrf"] == DEFAULT_POOL  # inbox: no upstream host
+    fetched = {p for p in pools.values() if p != DEFAULT_POOL}
+    assert fetched == set(pool_definitions()) and len(fetched) == sum(1 for s in SOURCES.values() if s.default_url)
+    assert all(t.pool == DEFAULT_POOL for t in dag.tasks if not t.task_id.startswith("extract_"))
