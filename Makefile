@@ -1,5 +1,5 @@
 # mea-reporting: `make run` (a full nightly run on the embedded default against the local
-# replica) and `make test` (the whole suite). Both set everything up on a fresh machine.
+# replica; `make run PROFILE=celery`: PostgreSQL metadata, Celery worker, PostgreSQL warehouse) and `make test` (the whole suite). Both set everything up on a fresh machine.
 SHELL := /bin/bash
 PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
@@ -29,8 +29,14 @@ setup: .venv/.synced .airflow/.migrated
 	$(RUN) airflow db migrate >/dev/null
 	@touch $@
 
+PROFILE ?= embedded
+CONCURRENCY ?= 2
 run: setup
+ifeq ($(PROFILE),celery)
+	$(RUN) python -m replica exec -- python -m outputs.cluster --concurrency $(CONCURRENCY)
+else
 	$(RUN) python -m replica exec -- airflow dags test mea_reporting_nightly
+endif
 	@echo; $(RUN) python -m outputs.summary
 
 test: setup

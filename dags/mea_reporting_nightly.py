@@ -19,7 +19,9 @@ Great Expectations, and only then published by switching `current` (write-audit-
 * **Alerts**: an on-failure callback and a summary after publish, in the log and through the
   notifiers configured in `MEA_ALERTS` (outputs/alerts.py).
 * **Outputs**: `$MEA_DATA_DIR/releases/<id>/` (Parquet, CSV, DuckDB, Excel, manifest.json),
-  `$MEA_DATA_DIR/current`, `$MEA_DATA_DIR/mea.duckdb`; the Asset `mea_release` on publish.
+  `$MEA_DATA_DIR/current`, `$MEA_DATA_DIR/mea.duckdb`; the Asset `mea_release` on publish; then
+  `publish_warehouse` loads the release into PostgreSQL schema `mea_<id>` and switches the views
+  in `mea` (skipped when neither `MEA_WAREHOUSE_URL` nor the connection `mea_warehouse` is set).
 * **Base URLs**: `MEA_<SOURCE>_URL`, else the Airflow connection (`informea_api`), else production.
 
 Tasks pass paths, never dataframes. The file does no I/O when parsed.
@@ -32,6 +34,7 @@ from airflow.sdk import Asset, Param, dag, get_current_context, task
 
 from extractors.sources import SOURCES as REGISTRY
 from outputs.alerts import on_failure
+from outputs.pools import pool_for
 
 SOURCES = tuple(REGISTRY)
 RELEASE = Asset(name="mea_release", uri="mea://release/current")
@@ -64,14 +67,14 @@ RELEASE = Asset(name="mea_release", uri="mea://release/current")
 def mea_reporting_nightly():
     parts = {source: source_chain(source) for source in SOURCES}
     release = build_release(parts)
-    publish_release(audit_release(release))
+    publish_warehouse(publish_release(audit_release(release)))
 
 
 def source_chain(source: str):
     """extract -> stage -> harmonize for one source, each its own task."""
     slug = source.replace("-", "_")
 
-    @task(task_id=f"extract_{slug}")
+    @task(task_id=f"extract_{slug}", pool=pool_for(source))
     def extract() -> str | None:
         from extractors.pipeline import extract_source
         return extract_source(source, _run_id(), _params())
@@ -120,6 +123,18 @@ def publish_release(release_dir: str) -> str:
     send("summary", get_current_context(), summary_text())
     logging.getLogger(__name__).info("pruned old releases: %s", prune() or "none")
     return release_id
+
+
+@task
+def publish_warehouse(release_id: str) -> str:
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from outputs.paths import data_dir
+    from outputs.warehouse import publish
+    schema = publish(data_dir() / "releases" / release_id)
+    if schema is None:
+        raise AirflowSkipException("no warehouse configured (MEA_WAREHOUSE_URL or connection mea_warehouse)")
+    return schema
 
 
 def _params() -> dict:

@@ -17,8 +17,9 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from datetime import date
 
@@ -41,15 +42,33 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def components_env(base: dict | None = None) -> dict:
+    """``base`` (default: this environment) with the API server on a free 127.0.0.1 port."""
+    port = str(free_port())
+    return {**(os.environ if base is None else base), "AIRFLOW__API__PORT": port,
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/"}
+
+
+def create_pools(env: dict | None = None) -> None:
+    """The upstream pools (outputs/pools.py) in the metadata database a scheduler is about to use."""
+    from outputs.pools import pool_definitions
+
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as handle:
+        json.dump(pool_definitions(), handle)
+        handle.flush()
+        airflow("pools", "import", handle.name, env=env)
+
+
 @contextmanager
-def airflow_components(env: dict):
-    """API server, DAG processor and scheduler, each in its own process group, stopped on exit."""
+def airflow_components(env: dict, extra: Sequence[list[str]] = ()):
+    """API server, DAG processor, scheduler and ``extra`` components (e.g. a Celery worker), each
+    in its own process group, stopped on exit."""
     logs = os.path.join(env["AIRFLOW_HOME"], "logs", "components")
     os.makedirs(logs, exist_ok=True)
     started = []
     try:
         for component in (["api-server", "--host", "127.0.0.1", "--port", env["AIRFLOW__API__PORT"]],
-                          ["dag-processor"], ["scheduler"]):
+                          ["dag-processor"], ["scheduler"], *extra):
             out = open(os.path.join(logs, f"{component[0]}.log"), "ab")
             started.append(subprocess.Popen(["airflow", *component], env=env, stdout=out, stderr=subprocess.STDOUT,
                                             start_new_session=True))
@@ -81,42 +100,61 @@ def signal_group(pid: int, signum: int) -> None:
         pass
 
 
-def backfill_runs(start: date, end: date) -> list:
-    """The DAG's backfill runs whose logical date falls in [start, end]."""
+def dag_runs(**filters) -> list:
+    """The DAG's runs matching ``filters`` (DagRun columns), as (logical date, run id, state name)."""
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
-    from airflow.utils.types import DagRunType
 
     with create_session() as session:
-        runs = session.query(DagRun).filter(DagRun.dag_id == DAG_ID, DagRun.run_type == DagRunType.BACKFILL_JOB).all()
-        return sorted(((r.logical_date, r.run_id, str(r.state)) for r in runs
-                       if r.logical_date and start <= r.logical_date.date() <= end), key=lambda r: r[0])
+        runs = session.query(DagRun).filter_by(dag_id=DAG_ID, **filters).all()
+        return [(r.logical_date, r.run_id, state_name(r.state)) for r in runs]
+
+
+def state_name(state) -> str:
+    return str(state).split(".")[-1].lower()
+
+
+def backfill_runs(start: date, end: date) -> list:
+    """The DAG's backfill runs whose logical date falls in [start, end]."""
+    from airflow.utils.types import DagRunType
+
+    return sorted((r for r in dag_runs(run_type=DagRunType.BACKFILL_JOB)
+                   if r[0] and start <= r[0].date() <= end), key=lambda r: r[0])
+
+
+def wait_for_runs(list_runs: Callable[[], list], timeout: float) -> list:
+    """Poll ``list_runs`` until it lists runs and all have ended, or ``timeout`` seconds pass."""
+    deadline, runs = time.monotonic() + timeout, []
+    while time.monotonic() < deadline:
+        runs = list_runs()
+        if runs and all(state in TERMINAL for *_, state in runs):
+            return runs
+        time.sleep(5)
+    print(f"runs did not finish within {timeout:.0f} s", flush=True)
+    return runs
+
+
+def print_runs(runs: list) -> bool:
+    """One line per run; whether every run succeeded."""
+    for logical_date, run_id, state in runs:
+        print(f"  {logical_date:%Y-%m-%d}  {state:8s}  {run_id}" if logical_date else f"  {state:8s}  {run_id}")
+    return bool(runs) and all(state == "success" for *_, state in runs)
 
 
 def backfill(start: date, end: date, timeout: float) -> int:
     """Run a backfill over [start, end] to the end; 0 when every run succeeded."""
-    port = str(free_port())
-    env = {**os.environ, "AIRFLOW__API__PORT": port,
-           "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/"}
+    env = components_env()
     airflow("dags", "reserialize", env=env)
+    create_pools(env)
     with airflow_components(env):
         airflow("dags", "unpause", DAG_ID, env=env)
         # TO is a whole day: its 02:00 run belongs to the backfill
         airflow("backfill", "create", "--dag-id", DAG_ID, "--from-date", start.isoformat(), "--to-date",
                 f"{end.isoformat()}T23:59:59", "--max-active-runs", "1", "--reprocess-behavior", "completed", env=env)
         print(f"backfill {start} .. {end} created; waiting for its runs", flush=True)
-        deadline, runs = time.monotonic() + timeout, []
-        while time.monotonic() < deadline:
-            runs = backfill_runs(start, end)
-            if runs and all(state.split(".")[-1].lower() in TERMINAL for *_, state in runs):
-                break
-            time.sleep(5)
-        else:
-            print(f"backfill did not finish within {timeout:.0f} s", flush=True)
+        runs = wait_for_runs(lambda: backfill_runs(start, end), timeout)
         airflow("dags", "pause", DAG_ID, env=env)
-    for logical_date, run_id, state in runs:
-        print(f"  {logical_date:%Y-%m-%d}  {state.split('.')[-1].lower():8s}  {run_id}")
-    return 0 if runs and all(state.split(".")[-1].lower() == "success" for *_, state in runs) else 1
+    return 0 if print_runs(runs) else 1
 
 
 def source_names(names: Sequence[str]) -> list[str]:

@@ -45,6 +45,7 @@ def test_every_source_has_its_own_chain_into_the_release(dagbag):
             "build_release", "audit_release", "publish_release"} <= ids
     assert dag.get_task("publish_release").upstream_task_ids == {"audit_release"}
     assert dag.get_task("audit_release").upstream_task_ids == {"build_release"}
+    assert dag.get_task("publish_warehouse").upstream_task_ids == {"publish_release"}
     assert [o.name for o in dag.get_task("publish_release").outlets] == ["mea_release"]
 
 
