@@ -102,12 +102,9 @@ def floor_run(env: dict[str, str], work: Path) -> AirflowRun:
 PARSE = """
 import json, sys, time
 import airflow  # noqa: F401 - the DAG processor has imported Airflow before it parses a file
-try:
-    from airflow.dag_processing.dagbag import DagBag
-except ImportError:
-    from airflow.models.dagbag import DagBag
+from airflow.dag_processing.dagbag import DagBag
 started = time.perf_counter()
-bag = DagBag(dag_folder=sys.argv[1], include_examples=False)
+bag = DagBag(dag_folder=sys.argv[1])  # examples stay out: AIRFLOW__CORE__LOAD_EXAMPLES=False (Makefile)
 seconds = time.perf_counter() - started
 if bag.import_errors or not bag.dags:
     raise SystemExit(f"DAG file did not parse: {bag.import_errors}")

@@ -182,11 +182,11 @@ def task_rows(raw: dict) -> list[tuple]:
     its = raw["iterations"]
     rows = []
     for source in SOURCES:
-        traffic = lambda key: median(it["stages"]["traffic"][source][key] for it in its)  # noqa: E731
+        traffic = lambda key: median(it["stages"]["traffic"].get(source, {}).get(key) for it in its)  # noqa: E731
         for n, stage in enumerate(STAGES):
             name = f"{stage}_{slug(source)}"
             rows.append((name, *task_figures(its, name), traffic("requests") if n == 0 else None,
-                         traffic("bytes") / 1e6 if n == 0 else None))
+                         (traffic("bytes") or 0) / 1e6 if n == 0 and source in its[0]["stages"]["traffic"] else None))
     for name in FINAL_TASKS:
         rows.append((name, *task_figures(its, name), None, None))
     return rows
