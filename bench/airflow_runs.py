@@ -34,7 +34,8 @@ def metadata_db() -> Path:
     """The SQLite file of the Airflow metadata DB (the Makefile's AIRFLOW__DATABASE__SQL_ALCHEMY_CONN)."""
     conn = os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "")
     if not conn.startswith("sqlite:///"):
-        raise RuntimeError(f"the bench reads task durations from a SQLite metadata DB, not {conn!r}; run it with make bench")
+        raise RuntimeError(f"the bench reads task durations from a SQLite metadata DB, not {conn!r}; "
+                           "run it with make bench")
     return Path(conn.removeprefix("sqlite:///"))
 
 
@@ -53,7 +54,8 @@ def dags_test(dag_id: str, env: dict[str, str], replica_args: list[str] | None, 
     traffic_file = work / f"traffic-{time.time_ns()}.json"
     command = ["airflow", "dags", "test", dag_id]
     if replica_args is not None:
-        command = [sys.executable, "-m", "replica", "exec", *replica_args, "--traffic", str(traffic_file), "--", *command]
+        command = [sys.executable, "-m", "replica", "exec", *replica_args, "--traffic", str(traffic_file),
+                   "--", *command]
     log = work / f"{dag_id}-{time.time_ns()}.log"
     seconds, peak_mb, _ = run_measured(command, env, log)
     _, state, tasks = latest_run(dag_id)

@@ -139,7 +139,8 @@ def member_sql(member: int, members: int, rows: int) -> str:
     first_year, last_year = member_years(member, members)
     start = 10_000_001 + (member - 1) * rows
     pick = lambda col: f"(SELECT iso2 FROM country WHERE {u(col)} >= lo AND {u(col)} < hi)"  # noqa: E731
-    permit = lambda col: f"CASE WHEN {u(col)} < 0.8 THEN printf('%010x', hash(i, {SEED + col + 100}) % 1099511627776) END"  # noqa: E731
+    permit = lambda col: (f"CASE WHEN {u(col)} < 0.8 "  # noqa: E731 - 10 hex digits, 80% of permits present
+                          f"THEN printf('%010x', hash(i, {SEED + col + 100}) % 1099511627776) END")
     return f"""
     WITH r AS (SELECT i, c.* FROM range({start}, {start + rows}) t(i)
                JOIN combo c ON c.k = hash(i, {SEED}) % (SELECT count(*) FROM combo)),
@@ -153,8 +154,8 @@ def member_sql(member: int, members: int, rows: int) -> str:
       nullif(unit, '') AS "Unit",
       {pick(4)} AS "Importer",
       CASE WHEN hash(i, {SEED + 5}) % 100000 = 1 THEN 'QQ' ELSE {pick(6)} END AS "Exporter",
-      CASE WHEN {u(7)} < 0.05 THEN ['XX', 'XF'][1 + (hash(i, {SEED + 8}) % 2)::BIGINT] WHEN {u(7)} < 0.15 THEN {pick(9)} END
-        AS "Origin",
+      CASE WHEN {u(7)} < 0.05 THEN ['XX', 'XF'][1 + (hash(i, {SEED + 8}) % 2)::BIGINT]
+           WHEN {u(7)} < 0.15 THEN {pick(9)} END AS "Origin",
       nullif(substr(purposes, 1 + (hash(i, {SEED + 10}) % length(purposes))::BIGINT, 1), '') AS "Purpose",
       nullif(substr(sources, 1 + (hash(i, {SEED + 11}) % length(sources))::BIGINT, 1), '') AS "Source",
       CASE WHEN {u(12)} < 0.6 THEN 'E' ELSE 'I' END AS "Reporter.type",
@@ -199,7 +200,8 @@ def clone(template: object, replacements: dict[str, str]) -> object:
 
 
 def country_name(code: str) -> str | None:
-    found = pycountry.countries.get(alpha_2=code.upper()) if len(code) == 2 else pycountry.countries.get(alpha_3=code.upper())
+    code = code.upper()
+    found = pycountry.countries.get(alpha_2=code) if len(code) == 2 else pycountry.countries.get(alpha_3=code)
     return found.name if found else None
 
 
@@ -242,12 +244,19 @@ def write_informea(out: Path, reports: int, plans: int, rng: random.Random) -> d
     return {"CountryReports": reports, "NationalPlans": plans}
 
 
-def cbd_series(data: list[dict]) -> list[dict]:
-    """One template row per disaggregation of an indicator document (the year series it spans)."""
+CBD_YEARS = range(1995, 2025)
+
+
+def cbd_series(data: list[dict], provinces: int) -> list[dict]:
+    """One template row per disaggregation of an indicator document (the year series it spans),
+    plus ``provinces`` subnational series: only 6 GBF indicators are mapped, so 200,000 rows over
+    ~190 Parties need Parties that report by province, as some do."""
     seen = {}
     for row in data:
         seen.setdefault(row.get("disaggregation"), row)
-    return list(seen.values())
+    total = next(iter(seen.values()))
+    extra = [{**total, "hasDisaggregation": True, "disaggregation": f"Province {n}"} for n in range(1, provinces + 1)]
+    return list(seen.values()) + extra
 
 
 def write_cbd(out: Path, rows_wanted: int, party_count: int, rng: random.Random) -> int:
@@ -275,7 +284,8 @@ def write_cbd(out: Path, rows_wanted: int, party_count: int, rng: random.Random)
         swap = {template["identifier_s"]: uid, template["id"].split("-")[-2]: doc_id,
                 template.get("government_EN_t", ""): party["name"]}
         entry = clone(template, swap)
-        entry.update(government_s=party["iso2"].lower(), id=entry["id"].replace(f"-{old_gov}-", f"-{party['iso2'].lower()}-"))
+        new_gov = party["iso2"].lower()
+        entry.update(government_s=new_gov, id=entry["id"].replace(f"-{old_gov}-", f"-{new_gov}-"))
         entry["uniqueIdentifier_s"] = entry["id"]
         new_index.append(entry)
         if template["identifier_s"] in documents:
@@ -290,14 +300,15 @@ def write_cbd(out: Path, rows_wanted: int, party_count: int, rng: random.Random)
     members, weights = weighted_countries(rng)
     pairs = [(p, code) for code in sorted(indicator_docs) for p in members]
     rng.shuffle(pairs)
+    provinces = max(0, -(-rows_wanted // (len(pairs) * len(CBD_YEARS))) - 1)
     for party, code in pairs:
         if rows_made >= rows_wanted:
             break
         entry = add(indicator_docs[code], party)
         document = new_docs[entry["identifier_s"]]
         data = []
-        for year in range(1995, 2025):
-            for row in cbd_series(document["data"]):
+        for year in CBD_YEARS:
+            for row in cbd_series(document["data"], provinces):
                 value = row["value"]
                 if isinstance(value, (int, float)) or (isinstance(value, str) and value.replace(".", "", 1).isdigit()):
                     number = round(float(value) * (0.8 + 0.4 * rng.random()), 2)
@@ -310,9 +321,35 @@ def write_cbd(out: Path, rows_wanted: int, party_count: int, rng: random.Random)
     return rows_made
 
 
+SDG_YEARS = range(1970, 2025)
+SDG_AREAS = REPO / "transforms" / "mappings" / "countries" / "sdg-api.csv"
+
+
+def sdg_areas() -> list[dict]:
+    """The UN members, then the M49 regions and groups the API also serves (they go to sdg_aggregates)."""
+    regions = pd.read_csv(SDG_AREAS, dtype=str, keep_default_na=False)
+    regions = regions[regions["kind"].isin(["region", "group"])]
+    return un_members() + [{"m49": str(int(r.code)), "name": r.name} for r in regions.itertuples()]
+
+
+def water_fill(total: int, capacity: dict[str, int]) -> dict[str, int]:
+    """An equal share of ``total`` for each key, up to its capacity; what a full key cannot take is
+    shared among the others (series with one variant run out of areas x years first)."""
+    quota, left = {}, dict(capacity)
+    while left:
+        share = -(-(total - sum(quota.values())) // len(left))
+        full = {key: cap for key, cap in left.items() if cap <= share}
+        if not full:
+            return quota | {key: share for key in left}
+        quota |= full
+        left = {key: cap for key, cap in left.items() if key not in full}
+    return quota
+
+
 def write_sdg(out: Path, rows_wanted: int, rng: random.Random) -> int:
-    """SeriesData rows: every series' variants x UN member x year (1970-2024), in API order
-    (series, area, year), until ``rows_wanted``."""
+    """SeriesData rows: every series' variants x area x year (1970-2024), in API order (series, area,
+    year), until ``rows_wanted`` or every distinct row: another Reporting Type or Nature of the same
+    fact would be a duplicate (transforms/sdg_api.py), so SCALE=1 gives ~104,000 of the 150,000."""
     source, folder = SNAPSHOTS / "sdg-api", out / "sdg-api"
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source / "SeriesList.json", folder / "SeriesList.json")
@@ -321,14 +358,16 @@ def write_sdg(out: Path, rows_wanted: int, rng: random.Random) -> int:
     for row in templates:
         key = json.dumps([row["dimensions"], row["attributes"]["Units"]], sort_keys=True)
         variants.setdefault(row["series"], {}).setdefault(key, row)
-    per_series = -(-rows_wanted // len(variants))
+    areas = sdg_areas()
+    quota = water_fill(rows_wanted, {series: len(kinds) * len(areas) * len(SDG_YEARS)
+                                     for series, kinds in variants.items()})
     rows = []
     for series, kinds in variants.items():
         made = 0
-        for area in un_members():
-            for year in range(1970, 2025):
+        for area in areas:
+            for year in SDG_YEARS:
                 for template in kinds.values():
-                    if made >= per_series or len(rows) >= rows_wanted:
+                    if made >= quota[series] or len(rows) >= rows_wanted:
                         break
                     value = round(100 * rng.random(), 2)
                     rows.append({**template, "geoAreaCode": area["m49"], "geoAreaName": area["name"],

@@ -153,7 +153,8 @@ def summarise(raw: dict) -> dict:
                       + m(lambda it: it["stages"]["informea_parse_s"]))
     cites_tasks = [f"{stage}_cites_trade" for stage in STAGES]
     cites_s = m(lambda it: sum(it["stages"]["tasks"][t]["seconds"] for t in cites_tasks))
-    full_s, nochange_s = m(lambda it: it["airflow"]["full"]["seconds"]), m(lambda it: it["airflow"]["nochange"]["seconds"])
+    full_s = m(lambda it: it["airflow"]["full"]["seconds"])
+    nochange_s = m(lambda it: it["airflow"]["nochange"]["seconds"])
     floor_s = m(lambda it: it["floor"]["seconds"])
     ratio = lambda a, b: round(a / b, 3) if a is not None and b else None  # noqa: E731
     latest = {
@@ -165,7 +166,8 @@ def summarise(raw: dict) -> dict:
         "cites_vs_pandas": ratio(base("cites-pandas"), cites_s),
         "cites_peak_rss_mb": round(max(task(t, "peak_rss_mb") for t in cites_tasks)),
         "nochange_share": ratio(nochange_s - floor_s, full_s - floor_s),
-        "nochange_bulk_bytes": m(lambda it: it["airflow"]["nochange"]["traffic"].get("cites-trade", {}).get("bytes", 0)),
+        "nochange_bulk_bytes": m(lambda it: it["airflow"]["nochange"]["traffic"].get("cites-trade", {})
+                                 .get("bytes", 0)),
         "full_run_s": round(full_s, 1), "airflow_floor_s": round(floor_s, 1),
         "dag_parse_s": round(median(raw["dag_parse"]), 3), "cores": os.cpu_count(), "memory": f"{memory_gib()} GiB",
     }
@@ -207,7 +209,8 @@ def table(raw: dict, summary: dict) -> str:
     """The printed report."""
     latest, details = summary["latest"], summary["details"]
     its = raw["iterations"]
-    total = lambda night, key: median(it["airflow"][night]["traffic"].get("total", {}).get(key) for it in its)  # noqa: E731
+    total = lambda night, key: median(  # noqa: E731
+        it["airflow"][night]["traffic"].get("total", {}).get(key) for it in its)
     lines = [
         f"mea-reporting bench: scale {raw['scale']:g} {raw['counts']}",
         f"concurrency {raw['concurrency']}, replica latency {raw['latency_ms']:g} ms, medians of {raw['runs']} runs; "
@@ -232,8 +235,10 @@ def table(raw: dict, summary: dict) -> str:
     lines += [
         "",
         "Baselines (seconds; ratio = baseline / pipeline, floor ratio = pipeline / floor)",
-        f"  InforMEA extract {fmt(details['informea_s'], '.2f')} s ({fmt(details['informea_requests'], '.0f')} requests)"
-        f" | sequential requests+pandas {fmt(b['informea-sequential'], '.2f')} s ({fmt(latest['informea_vs_sequential'], '.2f')}x)"
+        f"  InforMEA extract {fmt(details['informea_s'], '.2f')} s "
+        f"({fmt(details['informea_requests'], '.0f')} requests)"
+        f" | sequential requests+pandas {fmt(b['informea-sequential'], '.2f')} s "
+        f"({fmt(latest['informea_vs_sequential'], '.2f')}x)"
         f" | dlt rest_api {fmt(b['informea-dlt'], '.2f')} s ({fmt(latest['informea_vs_dlt'], '.2f')}x)"
         f" | latency floor {fmt(details['informea_floor_s'], '.2f')} s ({fmt(latest['informea_over_floor'], '.2f')}x)",
         f"  CITES extract+stage+harmonize {fmt(details['cites_s'], '.2f')} s, peak {latest['cites_peak_rss_mb']} MB"
@@ -254,7 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     summary = summarise(raw)
     RESULTS.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    (RESULTS / f"run-{stamp}-scale-{args.scale:g}.json").write_text(json.dumps({**raw, **summary}, indent=1, default=str))
+    details = json.dumps({**raw, **summary}, indent=1, default=str)
+    (RESULTS / f"run-{stamp}-scale-{args.scale:g}.json").write_text(details)
     (RESULTS / "latest.json").write_text(json.dumps(summary["latest"], indent=1) + "\n")
     print(table(raw, summary))
     return 0

@@ -85,11 +85,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data", type=Path, help="folder laid out like replica/snapshots (default: "
                                                   "$MEA_REPLICA_DATA, else the snapshots)")
-    common.add_argument("--latency-ms", type=float, help="delay every response (default: $MEA_REPLICA_LATENCY_MS, else 0)")
+    common.add_argument("--latency-ms", type=float,
+                        help="delay every response (default: $MEA_REPLICA_LATENCY_MS, else 0)")
     common.add_argument("--traffic", type=Path, help="write requests and bytes per source to this JSON file on exit")
     serve_parser = commands.add_parser("serve", parents=[common], help="serve on 127.0.0.1 until SIGTERM/SIGINT")
     serve_parser.add_argument("--port", type=int, default=0, help="port to bind (default: a free port)")
-    exec_parser = commands.add_parser("exec", parents=[common], help="run a command with MEA_<SOURCE>_URL set to the replica")
+    exec_parser = commands.add_parser("exec", parents=[common],
+                                      help="run a command with MEA_<SOURCE>_URL set to the replica")
     exec_parser.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD ARGS")
     args = parser.parse_args(argv)
     serving = Serving(args.data, args.latency_ms, args.traffic)
