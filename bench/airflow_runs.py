@@ -39,11 +39,18 @@ def metadata_db() -> Path:
     return Path(conn.removeprefix("sqlite:///"))
 
 
-def latest_run(dag_id: str) -> tuple[str, str, dict[str, float]]:
-    """(run_id, state, task_id -> seconds) of the newest run of ``dag_id``."""
+def last_run_number(dag_id: str) -> int:
+    """The highest dag_run id of ``dag_id`` so far (0 if none)."""
     with sqlite3.connect(metadata_db()) as db:
-        run_id, state = db.execute("SELECT run_id, state FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1",
-                                   (dag_id,)).fetchone()
+        return db.execute("SELECT coalesce(max(id), 0) FROM dag_run WHERE dag_id = ?", (dag_id,)).fetchone()[0]
+
+
+def run_after(dag_id: str, number: int) -> tuple[str, str, dict[str, float]]:
+    """(run_id, state, task_id -> seconds) of the first run of ``dag_id`` after run ``number``: the
+    bench's own, even when another process (a test) runs the same DAG against this metadata DB."""
+    with sqlite3.connect(metadata_db()) as db:
+        run_id, state = db.execute("SELECT run_id, state FROM dag_run WHERE dag_id = ? AND id > ? ORDER BY id LIMIT 1",
+                                   (dag_id, number)).fetchone()
         rows = db.execute("SELECT task_id, coalesce(duration, (julianday(end_date) - julianday(start_date)) * 86400) "
                           "FROM task_instance WHERE dag_id = ? AND run_id = ?", (dag_id, run_id)).fetchall()
     return run_id, state, {task: float(seconds or 0) for task, seconds in rows}
@@ -57,8 +64,9 @@ def dags_test(dag_id: str, env: dict[str, str], replica_args: list[str] | None, 
         command = [sys.executable, "-m", "replica", "exec", *replica_args, "--traffic", str(traffic_file),
                    "--", *command]
     log = work / f"{dag_id}-{time.time_ns()}.log"
+    before = last_run_number(dag_id)
     seconds, peak_mb, _ = run_measured(command, env, log)
-    _, state, tasks = latest_run(dag_id)
+    _, state, tasks = run_after(dag_id, before)
     if state != "success":
         raise RuntimeError(f"airflow dags test {dag_id} ended {state}; see {log}")
     traffic = json.loads(traffic_file.read_text()) if traffic_file.exists() else {}
