@@ -16,7 +16,7 @@ export AIRFLOW__LOGGING__LOGGING_LEVEL := WARNING
 export GX_ANALYTICS_ENABLED := false
 export TQDM_DISABLE := 1
 
-.PHONY: setup run test releases rollback backfill reprocess clean
+.PHONY: setup run test releases rollback backfill reprocess clean bench
 setup: .venv/.synced .airflow/.migrated
 
 .venv/.synced: pyproject.toml uv.lock
@@ -41,6 +41,12 @@ endif
 
 test: setup
 	$(RUN) pytest
+
+# Benchmarks at real-world scale (bench/README.md): SCALE=1 is the full corpus; not part of make test.
+SCALE ?= 0.05
+RUNS ?= 3
+bench: setup
+	$(UV) run --frozen --group bench python -m bench.run --scale $(SCALE) --runs $(RUNS)
 
 releases: setup
 	$(RUN) python -m outputs.history list

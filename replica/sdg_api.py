@@ -45,6 +45,11 @@ class SdgService:
         self.prefix = prefix
         self.series_list = json.loads((snapshot_dir / "SeriesList.json").read_text(encoding="utf-8"))
         self.rows = json.loads((snapshot_dir / "SeriesData.json").read_text(encoding="utf-8"))
+        # by series, in API order: a scaled snapshot (bench/generate.py) has 150,000 rows to page through
+        self.by_series: dict[str, list[dict]] = {}
+        for row in self.rows:
+            self.by_series.setdefault(row["series"], []).append(row)
+        self._selections: dict[tuple[str, str | None], tuple[list[dict], list[dict], list[dict]]] = {}
 
     def handle(self, request: RequestInfo) -> Response:
         path = request.path[len(self.prefix):].strip("/")
@@ -64,13 +69,20 @@ class SdgService:
         if not code:
             raise BadRequest(400, "seriesCode is required")
         page, size = positive_int(query, "page", 1), positive_int(query, "pageSize", DEFAULT_PAGE_SIZE)
-        rows = [r for r in self.rows if r["series"] == code
-                and query.get("areaCode") in (None, r["geoAreaCode"])]
+        rows, attributes, dimensions = self.selection(code, query.get("areaCode"))
         return {
             "size": size, "totalElements": len(rows), "totalPages": math.ceil(len(rows) / size),
-            "pageNumber": page, "attributes": code_lists(rows, "attributes"),
-            "dimensions": code_lists(rows, "dimensions"), "data": rows[(page - 1) * size:page * size],
+            "pageNumber": page, "attributes": attributes,
+            "dimensions": dimensions, "data": rows[(page - 1) * size:page * size],
         }
+
+    def selection(self, code: str, area: str | None) -> tuple[list[dict], list[dict], list[dict]]:
+        """(rows, attributes, dimensions) of one series (and area), remembered: every page repeats them."""
+        key = (code, area)
+        if key not in self._selections:
+            rows = [r for r in self.by_series.get(code, []) if area in (None, r["geoAreaCode"])]
+            self._selections[key] = rows, code_lists(rows, "attributes"), code_lists(rows, "dimensions")
+        return self._selections[key]
 
 
 def positive_int(query: dict[str, str], name: str, default: int) -> int:

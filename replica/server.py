@@ -7,12 +7,15 @@ turned into a 304 when the client's validators still match, passed through `Repl
 from __future__ import annotations
 
 import importlib
+import json
+import os
 import pkgutil
 import shutil
 import socket
 import struct
 import sys
 import threading
+import time
 import traceback
 from collections import Counter
 from email.utils import parsedate_to_datetime
@@ -29,6 +32,10 @@ from replica.wire import DROP, RequestInfo, Response, text_response
 __all__ = ["InformeaOptions", "Replica", "RequestInfo", "Response", "Stats"]
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
+#: a folder laid out like snapshots/ to serve instead (bench/generate.py writes scaled ones)
+DATA_ENV = "MEA_REPLICA_DATA"
+#: milliseconds every response waits before it is sent, as a far-away upstream would (bench: 50)
+LATENCY_ENV = "MEA_REPLICA_LATENCY_MS"
 VALIDATOR_HEADERS = ("ETag", "Last-Modified", "DataServiceVersion")
 
 
@@ -41,16 +48,31 @@ class Source(Protocol):
 
 
 class Stats:
-    """Thread-safe counters of the responses sent, by request path and status."""
+    """Thread-safe counters of the responses sent (and their body bytes), by request path and status."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts: Counter[tuple[str, int]] = Counter()
+        self._bytes: Counter[tuple[str, int]] = Counter()
 
-    def record(self, path: str, status: int) -> None:
-        """Count one response sent."""
+    def record(self, path: str, status: int, size: int = 0) -> None:
+        """Count one response sent, with ``size`` body bytes."""
         with self._lock:
             self._counts[path, status] += 1
+            self._bytes[path, status] += size
+
+    def traffic(self, prefixes: dict[str, str]) -> dict[str, dict[str, int]]:
+        """{name: {"requests", "bytes", "not_modified"}} for every name -> path prefix, plus "total"."""
+        with self._lock:
+            counts, sizes = dict(self._counts), dict(self._bytes)
+        totals = {name: {"requests": 0, "bytes": 0, "not_modified": 0} for name in [*prefixes, "total"]}
+        for (path, status), n in counts.items():
+            names = [name for name, prefix in prefixes.items() if under_prefix(path, prefix)] + ["total"]
+            for name in names:
+                totals[name]["requests"] += n
+                totals[name]["bytes"] += sizes.get((path, status), 0)
+                totals[name]["not_modified"] += n if status == 304 else 0
+        return totals
 
     def count(self, *, path: str | None = None, status: int | None = None) -> int:
         """Responses sent, optionally only for one path and/or one status (e.g. `count(status=304)`)."""
@@ -65,7 +87,9 @@ class Replica:
 
     Use as a context manager, or call `start()` and `stop()`. `port=0` picks a free port.
     `public_url` is the base written into `__metadata`, `__next` and `__deferred` links.
-    Override or replace `faults` to inject failures into responses.
+    Override or replace `faults` to inject failures into responses. `snapshot_dir` defaults to
+    $MEA_REPLICA_DATA, else snapshots/; `latency_ms` (default $MEA_REPLICA_LATENCY_MS, else 0) delays
+    every response, in its own handler thread, so that concurrent clients overlap their waits.
     """
 
     def __init__(
@@ -76,8 +100,9 @@ class Replica:
         port: int = 0,
         log_requests: bool = False,
         public_url: str | None = "http://127.0.0.1",
+        latency_ms: float | None = None,
     ) -> None:
-        root = Path(snapshot_dir) if snapshot_dir is not None else SNAPSHOTS
+        root = Path(snapshot_dir or os.environ.get(DATA_ENV) or SNAPSHOTS)
         self.snapshot_root = root
         self.sources: dict[str, Source] = {
             "informea": InformeaService(root / "informea", informea or InformeaOptions()),
@@ -89,6 +114,7 @@ class Replica:
         # the client used; a fixed, port-free one keeps the served bytes (and so every raw_sha256)
         # the same whichever free port the replica binds. None: echo the Host header instead.
         self.public_url = public_url
+        self.latency_s = float(os.environ.get(LATENCY_ENV) or 0 if latency_ms is None else latency_ms) / 1000
         self._port = port
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -142,6 +168,14 @@ class Replica:
             env.update(getattr(source, "client_credentials", {}))
         return env
 
+    def traffic(self) -> dict[str, dict[str, int]]:
+        """Requests, body bytes and 304s per source so far, plus "total" (the bench reads these)."""
+        return self.stats.traffic({name: source.prefix for name, source in self.sources.items()})
+
+    def write_traffic(self, path: Path | str) -> None:
+        """Write `traffic()` as JSON to `path`."""
+        Path(path).write_text(json.dumps(self.traffic(), indent=1, sort_keys=True))
+
     def faults(self, request: RequestInfo, response: Response) -> Response:
         """Fault-injection hook: every response passes through here before it is sent. Default: unchanged."""
         return response
@@ -155,7 +189,7 @@ class Replica:
         except Exception:  # a replica bug must still answer, the way Olingo does
             traceback.print_exc(file=sys.stderr)
             response = text_response(500, "An exception occurred.")
-        self.stats.record(request.path, response.status)
+        self.stats.record(request.path, response.status, len(response.body))
         return response
 
 
@@ -227,7 +261,10 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
     def do_GET(self) -> None:
-        self.send(self.server.replica.respond(self.request_info()))
+        response = self.server.replica.respond(self.request_info())
+        if self.server.replica.latency_s:
+            time.sleep(self.server.replica.latency_s)
+        self.send(response)
 
     def request_info(self) -> RequestInfo:
         target = urlsplit(self.path)

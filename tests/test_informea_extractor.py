@@ -34,6 +34,18 @@ def test_follows_next_links_until_done(tmp_path, replica):
     assert len(landed_ids(tmp_path, fetched)) == count(url, "CountryReports")
 
 
+def test_a_full_last_page_without_next_ends_the_set(tmp_path):
+    # the replica holds 338 CountryReports: server pages of 26 (= $top, as in production: 100) end
+    # with a full page and no __next
+    with Replica(informea=InformeaOptions(page_size={"CountryReports": 26})) as server:
+        url = server.source_urls()["informea"]
+        fetched = fetch_entity_set(http.make_session(), url, "CountryReports", ("title",), tmp_path, page_size=26)
+        total = count(url, "CountryReports")
+    assert total % 26 == 0
+    assert len(fetched["pages"]) == total // 26
+    assert len(landed_ids(tmp_path, fetched)) == total
+
+
 def test_pages_by_skip_without_server_paging(tmp_path):
     with Replica(informea=InformeaOptions(page_size=NO_SERVER_PAGING)) as server:
         url = server.source_urls()["informea"]
