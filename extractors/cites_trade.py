@@ -79,22 +79,28 @@ def download_release(session, url: str, data_dir: Path, limits: Limits = Limits(
     its zip directory; only a release that passes is remembered for the next conditional GET."""
     validators = Validators(data_dir, SOURCE)
     key = Validators.key(url, None)
-    # streamed: the release is hundreds of megabytes, copied to raw landing in chunks, never held whole
-    with http.get(session, SOURCE, url, headers=validators.request_headers(key), stream=True) as response:
-        if response.status_code == 304:
-            page = {"url": url, **validators.not_modified(key), "status": 304}
-        else:
-            landed = land_stream(data_dir, SOURCE, "release", body_chunks(response, SOURCE, "release download"),
-                                 url=response.url, params=None, status=response.status_code,
-                                 headers=response.headers, terms=get_source(SOURCE).terms, suffix=".zip")
-            page = {"url": url, "first_url": landed.url, "raw_path": str(landed.path.relative_to(data_dir)),
-                    "sha256": landed.sha256, "retrieved_at": landed.retrieved_at, "status": response.status_code}
+    response, page = land_release(session, url, data_dir, validators, key)
     path = data_dir / page["raw_path"]
     members = release_members(path, f"{url} ({path.name})", limits)
     if response.status_code != 304:
         validators.remember(key, response.headers, page)
         validators.save()
     return {**page, "members": [m.filename for m in members]}
+
+
+@http.again_when_cut_short(http.BodyBrokeOff)
+def land_release(session, url: str, data_dir: Path, validators: Validators, key: str) -> tuple:
+    """The release's response and fetch-log page: a 304 names the release landed before; else the
+    body is streamed to raw landing in chunks (hundreds of megabytes, never held whole), and
+    downloaded again when it broke off."""
+    with http.get(session, SOURCE, url, headers=validators.request_headers(key), stream=True) as response:
+        if response.status_code == 304:
+            return response, {"url": url, **validators.not_modified(key), "status": 304}
+        landed = land_stream(data_dir, SOURCE, "release", body_chunks(response, SOURCE, "release download"),
+                             url=response.url, params=None, status=response.status_code,
+                             headers=response.headers, terms=get_source(SOURCE).terms, suffix=".zip")
+    return response, {"url": url, "first_url": landed.url, "raw_path": str(landed.path.relative_to(data_dir)),
+                      "sha256": landed.sha256, "retrieved_at": landed.retrieved_at, "status": response.status_code}
 
 
 def pick_up_exports(data_dir: Path) -> list[dict]:

@@ -78,10 +78,19 @@ def timeout_setting() -> tuple[float, float]:
     return (seconds[0], seconds[-1])
 
 
-# urllib3 retries the request and its headers, not the body that requests reads afterwards: a body
-# cut short by the server (IncompleteRead) is fetched again here, a bounded number of times.
-@retry(retry=retry_if_exception_type(requests.exceptions.ChunkedEncodingError),
-       stop=stop_after_attempt(BODY_ATTEMPTS), wait=wait_exponential(multiplier=0.5, max=8), reraise=True)
+def again_when_cut_short(*broken: type[Exception]):
+    """Retry the decorated fetch, a bounded number of times with backoff, when its body arrived
+    shorter than announced (``broken``). urllib3 retries the request and its headers, not the body
+    that is read afterwards."""
+    return retry(retry=retry_if_exception_type(broken), stop=stop_after_attempt(BODY_ATTEMPTS),
+                 wait=wait_exponential(multiplier=0.5, max=8), reraise=True)
+
+
+class BodyBrokeOff(UpstreamError):
+    """A streamed body that stopped before its end (the connection broke or closed early)."""
+
+
+@again_when_cut_short(requests.exceptions.ChunkedEncodingError)
 def get_whole_body(session: requests.Session, url: str, **options) -> requests.Response:
     """``session.get``, again when the body arrived shorter than the server announced."""
     return session.get(url, **options)

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import requests
 
-from extractors.http import UpstreamError
+from extractors.http import BodyBrokeOff
 
 #: seconds between two progress lines of one step
 INTERVAL = 30.0
@@ -71,6 +71,6 @@ def body_chunks(response: requests.Response, source: str, step: str) -> Iterator
             progress.advance(len(chunk))
             yield chunk
     except requests.RequestException as exc:
-        raise UpstreamError(source, response.url, f"{step} broke off after {progress.amount} bytes: "
+        raise BodyBrokeOff(source, response.url, f"{step} broke off after {progress.amount} bytes: "
                                                   f"{exc.__class__.__name__}: {exc}") from exc
     progress.finish()

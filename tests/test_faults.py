@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from urllib3 import HTTPResponse
 
+from extractors.cites_trade import BadFile
 from extractors.http import MAX_RETRY_AFTER, BoundedRetry, UpstreamError, timeout_setting
 from extractors.pipeline import source_module
 from outputs.release import schema_drift_of
@@ -127,6 +128,36 @@ def test_a_fault_gives_the_same_observations_or_a_clean_failure(tmp_path, fault_
                    sum(lost.values()), sum(duplicated.values()))
             assert keys == fault_free[source], f"lost {list(lost)[:3]}, extra or duplicated {list(duplicated)[:3]}"
     assert server.injected > 0  # the seeded request was asked for, and faulted
+    assert not (data_dir / "current").exists() and not (data_dir / "releases").exists()
+
+
+#: the CITES release is one bulk zip download: the faults of a transfer apply, not those of pages of records
+CITES_ENDPOINT = "/cites/cites_trade/download_db"
+CITES_FAULTS = [name for name, fault in FAULTS.items() if not (fault.records or fault.paging)]
+
+
+@pytest.fixture(scope="module")
+def cites_fault_free(tmp_path_factory) -> Counter:
+    with Replica() as server, pointed_at(server, tmp_path_factory.mktemp("cites-fault-free")):
+        return observation_keys("cites-trade", "fault-free")
+
+
+@pytest.mark.parametrize("fault", CITES_FAULTS)
+def test_a_fault_on_the_cites_release_gives_the_same_observations_or_a_clean_failure(tmp_path, cites_fault_free,
+                                                                                    fault):
+    data_dir = tmp_path / "var"
+    with FaultyReplica(fault, CITES_ENDPOINT, SEED, among=1) as server, pointed_at(server, data_dir):
+        try:
+            keys = observation_keys("cites-trade", "faulty")
+        except (UpstreamError, BadFile) as failure:
+            record("cites-trade", fault, "failed cleanly", str(failure))
+            assert str(failure).startswith(f"[cites-trade] {server.url}{CITES_ENDPOINT}"), str(failure)
+        else:
+            lost, duplicated = cites_fault_free - keys, keys - cites_fault_free
+            record("cites-trade", fault, "same rows" if keys == cites_fault_free else "DIFFERENT rows", "",
+                   sum(lost.values()), sum(duplicated.values()))
+            assert keys == cites_fault_free, f"lost {list(lost)[:3]}, extra or duplicated {list(duplicated)[:3]}"
+    assert server.injected > 0
     assert not (data_dir / "current").exists() and not (data_dir / "releases").exists()
 
 
