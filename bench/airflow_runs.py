@@ -93,7 +93,8 @@ def {dag_id}():
     build = task(task_id="build_release", trigger_rule="all_done")(lambda _: None)
     audit = task(task_id="audit_release")(lambda _: None)
     publish = task(task_id="publish_release")(lambda _: None)
-    publish(audit(build(parts)))
+    warehouse = task(task_id="publish_warehouse")(lambda _: None)
+    warehouse(publish(audit(build(parts))))
 
 
 {dag_id}()
