@@ -99,11 +99,5 @@ def _python_values(series: pd.Series, arrow_type: pa.DataType) -> list:
         series = pd.to_datetime(series, utc=True, format="ISO8601")
     elif pa.types.is_date32(arrow_type):
         series = pd.to_datetime(series, format="ISO8601").dt.date
-    return [None if _is_missing(v) else v for v in series.astype(object).tolist()]
-
-
-def _is_missing(value) -> bool:
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
+    values = series.astype(object)
+    return values.where(values.notna(), None).tolist()

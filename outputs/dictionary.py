@@ -58,7 +58,7 @@ def write_dictionary_csv(folder: Path) -> Path:
     """``dictionary.csv`` in the release folder (formula-like text quote-prefixed, like every release CSV)."""
     frame = dictionary()
     for column in ("description", "value"):
-        frame[column] = frame[column].map(lambda v: csv_text(v) if isinstance(v, str) else v)
+        frame[column] = csv_text(frame[column])
     path = Path(folder) / "dictionary.csv"
     path.write_bytes(frame.to_csv(index=False, lineterminator="\n").encode("utf-8"))
     return path

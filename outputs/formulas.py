@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 
+import pandas as pd
 import pyarrow as pa
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -25,9 +26,12 @@ def looks_like_formula(value) -> bool:
     return isinstance(value, str) and value[:1] in FORMULA_STARTS and not _NUMBER.fullmatch(value)
 
 
-def csv_text(value):
-    """``value`` as a release CSV writes it: formula-like text behind a single quote."""
-    return "'" + value if looks_like_formula(value) else value
+def csv_text(values: pd.Series) -> pd.Series:
+    """``values`` as a release CSV writes them: formula-like text behind a single quote, the rest
+    (other text, numbers, missing values) as they are."""
+    text = values.map(lambda v: v if isinstance(v, str) else None)
+    formula = text.str[:1].isin(FORMULA_STARTS) & ~text.str.fullmatch(NUMBER).fillna(False).astype(bool)
+    return values.where(~formula, "'" + text[formula])
 
 
 def csv_text_sql(column: str) -> str:

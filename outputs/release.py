@@ -313,7 +313,7 @@ def canonical_csv(table: pa.Table) -> bytes:
     """A table as its release CSV: UTF-8, LF, formula-like text quote-prefixed (outputs.formulas)."""
     frame = table.to_pandas()
     for field in filter(is_text, table.schema):
-        frame[field.name] = frame[field.name].map(csv_text)
+        frame[field.name] = csv_text(frame[field.name])
     return frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
 
 

@@ -35,8 +35,7 @@ def sdmx_frame(observations: pd.DataFrame) -> pd.DataFrame:
                          index=observations.index)
     for dimension, column in DIMENSIONS.items():
         frame[dimension] = observations[column].astype(str)
-    frame["OBS_VALUE"] = number.fillna(observations["value_code"]).fillna(observations["value_label"]).map(
-        lambda v: csv_text(v) if isinstance(v, str) else v)
+    frame["OBS_VALUE"] = csv_text(number.fillna(observations["value_code"]).fillna(observations["value_label"]))
     frame["UNIT_MEASURE"] = observations["unit"]
     frame["OBS_STATUS"] = status
     return frame.sort_values(list(DIMENSIONS), kind="stable", ignore_index=True)

@@ -101,35 +101,39 @@ EXPORT_CHECKS = [
 
 
 def read_member(con, path: Path, label: str, kind: str) -> list[str]:
-    """Load one CSV as text into temp table ``m`` (with its row ordinal); its layout's columns.
+    """Load one CSV as text into temp view ``m`` (with its row ordinal); its layout's columns.
 
     Lines with too many or too few fields land in DuckDB's reject table ``m_rejects``.
     """
     encoding, delimiter, header = read_header(path, label)
     layout = layouts()[kind][check_layout(kind, header, label)]
     spec = "{" + ", ".join(f"{literal(c)}: 'VARCHAR'" for c in layout) + "}"
-    con.execute("DROP TABLE IF EXISTS m; DROP TABLE IF EXISTS m_rejects; DROP TABLE IF EXISTS m_scans")
-    con.execute(f"""CREATE TEMP TABLE m AS SELECT row_number() OVER () AS row_number, * FROM read_csv(
+    con.execute("DROP VIEW IF EXISTS m; DROP TABLE IF EXISTS m_lines; DROP TABLE IF EXISTS m_rejects; "
+                "DROP TABLE IF EXISTS m_scans")
+    # rows are stored in file order, so rowid is the row's ordinal: a row_number() window would make
+    # a single-threaded pass, and scans of the table keep that order without a sort
+    con.execute(f"""CREATE TEMP TABLE m_lines AS SELECT * FROM read_csv(
         {literal(path)}, header = true, auto_detect = false, delim = {literal(delimiter)}, quote = '"', escape = '"',
         encoding = {literal(encoding)}, columns = {spec}, max_line_size = {MAX_LINE_BYTES}, store_rejects = true,
         rejects_table = 'm_rejects', rejects_scan = 'm_scans')""")
+    con.execute("CREATE TEMP VIEW m AS SELECT rowid + 1 AS row_number, * FROM m_lines")
     return layout
 
 
 def reject_rows(con, checks, record_id: str, entity: str, origin: Origin, quarantine: Quarantine) -> str:
-    """Quarantine malformed lines and the rows of ``m`` failing ``checks``; the SQL of a good row."""
+    """Quarantine malformed lines and the rows of ``m`` failing ``checks`` (each row under the first
+    check it fails), in one scan of ``m``; the SQL of a good row."""
     malformed = con.execute("SELECT line, csv_line, error_message FROM m_rejects ORDER BY line").fetchall()
     for line, text, message in malformed:
         quarantine.reject(entity, f"{entity}@{origin.raw_sha256[:12]}#line{line}", "line", text, message, origin)
-    bad = []
-    for field, condition, reason in checks:
-        condition = f"coalesce(({condition}), false)"  # a NULL must not drop a row unreported
-        guard = " AND ".join(f"NOT {c}" for c in bad) or "true"
-        rows = con.execute(f"SELECT {record_id}, {identifier(field)} FROM m WHERE {condition} AND {guard} "
-                           "ORDER BY row_number").fetchall()
-        for rid, value in rows:
-            quarantine.reject(entity, rid, field, value, reason, origin)
-        bad.append(condition)
+    bad = [f"coalesce(({condition}), false)" for _, condition, _ in checks]  # a NULL must not drop a row unreported
+    first_failed = "CASE " + " ".join(f"WHEN {c} THEN {i}" for i, c in enumerate(bad)) + " END"
+    values = ", ".join(identifier(field) for field, _, _ in checks)
+    rows = con.execute(f"SELECT {record_id}, {first_failed}, {values} FROM m WHERE {' OR '.join(bad)} "
+                       "ORDER BY row_number").fetchall()
+    for rid, failed, *field_values in rows:
+        field, _, reason = checks[failed]
+        quarantine.reject(entity, rid, field, field_values[failed], reason, origin)
     return " AND ".join(f"NOT {c}" for c in bad)
 
 
@@ -148,7 +152,7 @@ def stage_release(con, page: dict, data_dir: Path, out: Path, quarantine: Quaran
         good = reject_rows(con, RELEASE_CHECKS, record_id, name, origin, quarantine)
         member = int(re.search(r"(\d+)\.csv$", name)[1])
         con.execute(f"""COPY (SELECT {typed_select(columns, columns)}, {literal(name)} AS source_file, {member} AS member,
-            row_number, {provenance(page)}, {literal(page['url'])} AS source_url FROM m WHERE {good} ORDER BY row_number)
+            row_number, {provenance(page)}, {literal(page['url'])} AS source_url FROM m WHERE {good})
             TO {literal(out / name.replace('.csv', '.parquet'))} (FORMAT parquet)""")
     progress.finish()
 
@@ -190,7 +194,7 @@ def stage_export(con, page: dict, data_dir: Path, out: Path, quarantine: Quarant
     good = reject_rows(con, EXPORT_CHECKS, record_id, page["name"], origin, quarantine)
     columns = layouts()["comptab"]["comptab"]
     con.execute(f"""COPY (SELECT {typed_select(layout, columns)}, {literal(page["name"])} AS source_file,
-        row_number, {provenance(page)}, {literal(origin.source_url)} AS source_url FROM m WHERE {good} ORDER BY row_number)
+        row_number, {provenance(page)}, {literal(origin.source_url)} AS source_url FROM m WHERE {good})
         TO {literal(out / (page['sha256'] + '.parquet'))} (FORMAT parquet)""")
 
 
@@ -224,8 +228,9 @@ def harmonize(staging_dir: Path, out_dir: Path) -> Path:
         attributable = quarantine_codes(con, "shipments", reporter_checks(), "id", quarantine)
         export_id = "source_file || '@' || left(raw_sha256, 12) || '#' || row_number"
         export_ok = quarantine_codes(con, "comptab", code_checks(EXPORT_FIELDS) + party_checks(), export_id, quarantine)
+        # not sorted here: build_release sorts the stacked table by its key once
         con.execute(f"""COPY (SELECT {', '.join(map(identifier, CITES_TRADE_COLUMNS))} FROM checked_shipments
-            WHERE {valid} ORDER BY id)
+            WHERE {valid})
             TO {literal(out_dir / 'cites_trade.parquet')} (FORMAT parquet)""")
         observations = pd.concat([release_observations(con, f"{valid} AND {attributable}"),
                                   export_observations(con, export_ok, quarantine)], ignore_index=True)
@@ -319,13 +324,18 @@ def party_checks() -> list[tuple[str, str, str, str]]:
 
 def quarantine_codes(con, table: str, checks, record_id: str, quarantine: Quarantine) -> str:
     """Quarantine every failed check of ``checked_<table>`` (a row can fail several); the SQL of a row
-    that passes them all."""
-    for field, column, condition, reason in checks:
-        rows = con.execute(f"""SELECT {record_id}, source_file, {column}, {reason}, raw_sha256, source_url, retrieved_at
-            FROM checked_{table} WHERE coalesce(({condition}), false) ORDER BY source_file, row_number""")
+    that passes them all. One scan of the table collects the rows that fail any check."""
+    bad = [f"coalesce(({condition}), false)" for _, _, condition, _ in checks]
+    per_check = ", ".join(f"{column} AS value_{i}, {reason} AS reason_{i}, {c} AS failed_{i}"
+                          for i, ((_, column, _, reason), c) in enumerate(zip(checks, bad)))
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE failing AS SELECT {record_id} AS record_id, source_file, row_number,
+        raw_sha256, source_url, retrieved_at, {per_check} FROM checked_{table} WHERE {' OR '.join(bad)}""")
+    for i, (field, *_) in enumerate(checks):
+        rows = con.execute(f"""SELECT record_id, source_file, value_{i}, reason_{i}, raw_sha256, source_url, retrieved_at
+            FROM failing WHERE failed_{i} ORDER BY source_file, row_number""")
         for rid, entity, value, why, sha, url, seen in rows.fetchall():
             quarantine.reject(entity, rid, field, value, why, Origin(sha, url, seen))
-    return " AND ".join(f"NOT coalesce(({c}), false)" for _, _, c, _ in checks)
+    return " AND ".join(f"NOT {c}" for c in bad)
 
 
 def release_observations(con, ok: str) -> pd.DataFrame:
