@@ -18,6 +18,8 @@ import time
 import zipfile
 from pathlib import Path
 
+from bench.measure import own_peak_rss_mb
+
 #: the entity sets, expansions and orders the pipeline asks for (extractors/informea.py)
 INFORMEA_SETS = {"Treaties": ("title,description", "id"), "CountryReports": ("title,files", "updated desc,id"),
                  "NationalPlans": ("title,files", "updated desc,id")}
@@ -140,7 +142,8 @@ def main(argv: list[str]) -> int:
     Path(out).mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     count = BASELINES[name](target if name.startswith("informea") else Path(target), Path(out))
-    print(json.dumps({"seconds": time.perf_counter() - started, "records": count}))
+    seconds = time.perf_counter() - started
+    print(json.dumps({"seconds": seconds, "records": count, "peak_rss_mb": own_peak_rss_mb()}))
     return 0
 
 

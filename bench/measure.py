@@ -29,9 +29,21 @@ def run_measured(command: list[str], env: dict[str, str], log: Path) -> tuple[fl
 
 
 def run_json(command: list[str], env: dict[str, str], log: Path) -> tuple[dict, float]:
-    """The JSON object a bench child prints last, and the child's peak RSS in MB."""
+    """The JSON object a bench child prints last, and the child's peak RSS in MB: its own
+    ``peak_rss_mb`` when it printed one (see own_peak_rss_mb), else wait4's."""
     _, peak_mb, last = run_measured(command, env, log)
-    return json.loads(last), peak_mb
+    out = json.loads(last)
+    return out, out.get("peak_rss_mb", peak_mb)
+
+
+def own_peak_rss_mb() -> float:
+    """This process's peak RSS since it exec'd (VmHWM). wait4's ru_maxrss also counts the moments
+    between fork and exec, when the child still shares the parent's pages: a bench process serving
+    the SCALE=1 replica in-process holds 1.2 GB, which every child would otherwise report."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def median(values) -> float | None:

@@ -121,8 +121,9 @@ def memory_gib() -> float:
     return float("nan")
 
 
-def collect(scale: float, runs: int, concurrency: int, latency_ms: float) -> dict:
-    """Generate (or reuse) the scaled data and measure everything ``runs`` times."""
+def collect(scale: float, runs: int, concurrency: int, latency_ms: float, details: Path) -> dict:
+    """Generate (or reuse) the scaled data and measure everything ``runs`` times; after each run the
+    measurements so far go to ``details``, so a long SCALE=1 bench that is stopped keeps them."""
     data = generate(scale)
     env = base_env(concurrency)
     work = fresh(WORK / f"scale-{scale:g}")
@@ -135,6 +136,8 @@ def collect(scale: float, runs: int, concurrency: int, latency_ms: float) -> dic
             "baselines": baselines(data, env, latency_ms, fresh(work / f"baselines-{n}")),
             "floor": airflow_runs.floor_run(env, fresh(work / f"floor-{n}")).__dict__,
         })
+        details.write_text(json.dumps({"scale": scale, "runs_done": n + 1, "iterations": iterations}, indent=1,
+                                      default=str))
     parse = [airflow_runs.dag_parse_seconds(env) for _ in range(max(5, runs))]
     manifest = json.loads((data / "manifest.json").read_text())
     return {"scale": scale, "runs": runs, "concurrency": concurrency, "latency_ms": latency_ms,
@@ -255,12 +258,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=8, help="MEA_HTTP_CONCURRENCY for the pipeline")
     parser.add_argument("--latency-ms", type=float, default=50, help="replica latency per response")
     args = parser.parse_args(argv)
-    raw = collect(args.scale, args.runs, args.concurrency, args.latency_ms)
-    summary = summarise(raw)
     RESULTS.mkdir(exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    details = json.dumps({**raw, **summary}, indent=1, default=str)
-    (RESULTS / f"run-{stamp}-scale-{args.scale:g}.json").write_text(details)
+    details = RESULTS / f"run-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-scale-{args.scale:g}.json"
+    raw = collect(args.scale, args.runs, args.concurrency, args.latency_ms, details)
+    summary = summarise(raw)
+    details.write_text(json.dumps({**raw, **summary}, indent=1, default=str))
     (RESULTS / "latest.json").write_text(json.dumps(summary["latest"], indent=1) + "\n")
     print(table(raw, summary))
     return 0

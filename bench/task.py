@@ -1,5 +1,5 @@
 """Run one pipeline task (what one Airflow task of the nightly DAG calls) in this process and print
-``{"result": ..., "seconds": ...}`` as the last line; the parent reads its peak RSS from wait4.
+``{"result": ..., "seconds": ..., "peak_rss_mb": ...}`` as the last line (its own peak RSS, VmHWM).
 
 ``python -m bench.task extract cites-trade RUN_ID`` / ``stage SOURCE FETCH_LOG`` /
 ``harmonize SOURCE STAGING_DIR`` / ``build RUN_ID PARTS_JSON`` / ``audit RELEASE_DIR`` /
@@ -11,6 +11,7 @@ import json
 import sys
 import time
 
+from bench.measure import own_peak_rss_mb
 from extractors.pipeline import extract_source
 from outputs.audit import audit_release
 from outputs.publish import publish
@@ -41,7 +42,8 @@ def main(argv: list[str]) -> int:
     name, *args = argv
     started = time.perf_counter()
     result = TASKS[name](*args)
-    print(json.dumps({"result": result, "seconds": time.perf_counter() - started}, default=str))
+    seconds = time.perf_counter() - started
+    print(json.dumps({"result": result, "seconds": seconds, "peak_rss_mb": own_peak_rss_mb()}, default=str))
     return 0
 
 
