@@ -19,10 +19,10 @@ import time
 import zipfile
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from replica.server import Replica
+from replica.server import Replica, under_prefix
 from replica.wire import DROP, RequestInfo, Response, text_response
 
 HTML_ERROR = (b"<!DOCTYPE html><html><head><title>Service unavailable</title></head>"
@@ -46,7 +46,7 @@ class Page:
     response: Response
     request: RequestInfo
     field: str | None  # the record field renamed-field and missing-field act on
-    carried: list | None = None  # the records of the listing's previous page (paging faults)
+    carried: list | None = None  # the record just before this page in its listing (paging faults)
 
 
 @dataclass(frozen=True)
@@ -138,7 +138,7 @@ def shifted(page: Page) -> Response:
     size = page_size(page.request)
 
     def shift(records: list) -> list:
-        moved = page.carried[-1:] + records
+        moved = (page.carried or [])[-1:] + records
         return moved[:-1] if size is not None and len(records) >= size else moved
     return with_records(page, shift)
 
@@ -186,7 +186,6 @@ class FaultyReplica(Replica):
         self._lock = threading.Lock()
         self._requests: list[tuple] = []  # distinct candidate requests under the endpoint, in arrival order
         self._hits: Counter[tuple] = Counter()
-        self._last_page: dict[tuple, list] = {}  # listing -> the records of its latest page, as upstream has them
         self._shifting: set[tuple] = set()  # listings insert-while-paging has started to shift
 
     def faults(self, request: RequestInfo, response: Response) -> Response:
@@ -194,8 +193,7 @@ class FaultyReplica(Replica):
             return response
         key = (request.path, tuple(sorted(request.query.items())))
         with self._lock:
-            carried = self._last_page.get(listing(request))
-            self._last_page[listing(request)] = records_of(response.body)
+            carried = self.record_before(request) if self.fault.paging else None
             if listing(request) in self._shifting:
                 return shifted(Page(response, request, self.field, carried))
             if self.fault.paging and not carried:
@@ -212,6 +210,24 @@ class FaultyReplica(Replica):
             if self.fault.shifts_listing:
                 self._shifting.add(listing(request))
         return self.fault.rewrite(Page(response, request, self.field, carried))
+
+    def record_before(self, request: RequestInfo) -> list | None:
+        """The record just before the page ``request`` asks for, as upstream has it unfaulted ([] or
+        None for a first page). Asked of the source itself rather than taken from the page served
+        last: a client that fetches pages side by side gets them in any order, and a record inserted
+        at the head shifts each page by the same record whichever order they arrive in."""
+        option = next((o for o in PAGING_OPTIONS if request.query.get(o, "").isdigit()), None)
+        first = 1 if option == "page" else 0
+        if option is None or int(request.query[option]) <= first:
+            return None
+        at = int(request.query[option]) - 1
+        if option == "page":  # the page before, of which the last record
+            query, pick = {**request.query, option: str(at)}, slice(-1, None)
+        else:  # the one record at the offset before
+            query = {**request.query, option: str(at), **{o: "1" for o in PAGE_SIZE_OPTIONS if o in request.query}}
+            pick = slice(0, 1)
+        source = next(s for s in self.sources.values() if under_prefix(request.path, s.prefix))
+        return records_of(source.handle(replace(request, query=query)).body)[pick]
 
 
 # Inbox faults: what arrives by e-mail. Each makes, from one fixture workbook, the files a data

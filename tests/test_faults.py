@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import requests
 from urllib3 import HTTPResponse
 
 from extractors.cites_trade import BadFile
@@ -108,6 +109,26 @@ def test_retry_after_is_honoured_up_to_a_bound():
     asked = lambda seconds: HTTPResponse(status=429, headers={"Retry-After": seconds})  # noqa: E731
     assert BoundedRetry().get_retry_after(asked("7")) == 7
     assert BoundedRetry().get_retry_after(asked("86400")) == MAX_RETRY_AFTER
+
+
+def test_a_record_inserted_while_paging_shifts_each_page_alike_in_whatever_order_they_are_asked():
+    """Pages fetched side by side arrive in any order: each page the insert shifts starts with the
+    record just before it upstream, so no record falls between two pages (found by a contended run
+    in which cbd-chm lost two observations, 2026-11-29)."""
+    index, params = ENDPOINTS["cbd-chm"], {"q": "*:*", "sort": "id asc", "rows": 5, "wt": "json"}
+
+    def page(server, start):
+        docs = requests.get(server.url + index, params={**params, "start": start}, timeout=10).json()
+        return [doc["id"] for doc in docs["response"]["docs"]]
+
+    with Replica() as server:
+        upstream = [record for start in range(0, 20, 5) for record in page(server, start)]
+    for order in ([0, 5, 10, 15], [0, 15, 10, 5], [0, 10, 5, 15]):
+        with FaultyReplica("insert-while-paging", index, SEED, among=1) as server:
+            pages = {start: page(server, start) for start in order}
+        assert server.injected == 1
+        for start in (5, 10, 15):
+            assert pages[start] == upstream[start - 1:start + 4], (order, start)
 
 
 @pytest.mark.parametrize("fault", FAULTS)
