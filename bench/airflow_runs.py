@@ -103,7 +103,7 @@ def {dag_id}():
 
 def floor_run(env: dict[str, str], work: Path) -> AirflowRun:
     """The no-op DAG of the same shape through ``airflow dags test``, from its own DAGs folder."""
-    from extractors.sources import SOURCES
+    from core.sources import SOURCES
 
     folder = Path(tempfile.mkdtemp(prefix="bench-floor-dags-", dir=work))
     (folder / f"{FLOOR_DAG_ID}.py").write_text(FLOOR_DAG.format(sources=list(SOURCES), dag_id=FLOOR_DAG_ID))

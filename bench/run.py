@@ -12,13 +12,12 @@ import os
 import shutil
 import sys
 import time
-from collections import defaultdict
 from pathlib import Path
 
 from bench import airflow_runs
 from bench.generate import generate
 from bench.measure import median, run_json
-from extractors.sources import SOURCES
+from core.sources import SOURCES
 from replica.server import Replica, seed_inbox
 
 HERE = Path(__file__).parent

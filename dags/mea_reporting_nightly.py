@@ -18,6 +18,10 @@ Great Expectations, and only then published by switching `current` (write-audit-
   a full fetch comes round every `MEA_FULL_REFRESH_DAYS` (default 7).
 * **Alerts**: an on-failure callback and a summary after publish, in the log and through the
   notifiers configured in `MEA_ALERTS` (outputs/alerts.py).
+* **Retries**: two, backing off from 2 minutes, for what may pass (timeouts, 5xx, 429, dropped
+  connections). A failure no retry can fix (core/errors.py: a failed audit, a layout or schema
+  drift error, a 4xx answer) fails its task at once. Every failure is noted in
+  `runs/<run>/failures/`, which `python -m outputs.summary --failed` (`make run`) reports.
 * **Outputs**: `$MEA_DATA_DIR/releases/<id>/` (Parquet, CSV, DuckDB, Excel, manifest.json),
   `$MEA_DATA_DIR/current`, `$MEA_DATA_DIR/mea.duckdb`; the Asset `mea_release` on publish; then
   `publish_warehouse` loads the release into PostgreSQL schema `mea_<id>` and switches the views
@@ -28,16 +32,23 @@ Tasks pass paths, never dataframes. The file does no I/O when parsed.
 """
 from __future__ import annotations
 
+import functools
+import logging
 from datetime import datetime, timedelta, timezone
 
 from airflow.sdk import Asset, Param, dag, get_current_context, task
+from airflow.sdk.exceptions import AirflowFailException, AirflowRescheduleException, AirflowSkipException
 
-from extractors.sources import SOURCES as REGISTRY
+from core.sources import SOURCES as REGISTRY
 from outputs.alerts import on_failure
 from outputs.pools import pool_for
 
 SOURCES = tuple(REGISTRY)
 RELEASE = Asset(name="mea_release", uri="mea://release/current")
+# `airflow dags test` (make run) logs "No tasks to run" every second while a retry waits, through
+# this stdlib logger, which [logging] namespace_levels does not reach (it sets structlog loggers
+# only). Only DAG.test() logs through it; its errors (a task that failed) still show.
+logging.getLogger("airflow.sdk.definitions.dag").setLevel(logging.ERROR)
 
 
 @dag(
@@ -70,21 +81,55 @@ def mea_reporting_nightly():
     publish_warehouse(publish_release(audit_release(release)))
 
 
+def fails_fast(source: str | None = None):
+    """Decorate a task function: an error no retry can fix (core.errors.is_permanent) fails the
+    task at once, as AirflowFailException; any other keeps the task's retries. Either way the
+    failure is noted for the run's summary (outputs.summary.record_failure)."""
+    def decorate(function):
+        @functools.wraps(function)
+        def run(*args, **kwargs):
+            try:
+                return function(*args, **kwargs)
+            except (AirflowSkipException, AirflowRescheduleException):
+                raise  # Airflow's own flow, not a failure
+            except Exception as exc:
+                from core.errors import is_permanent
+                permanent = isinstance(exc, AirflowFailException) or is_permanent(exc)
+                _record(source, exc, permanent)
+                if permanent and not isinstance(exc, AirflowFailException):
+                    raise AirflowFailException(str(exc)) from exc
+                raise
+        return run
+    return decorate
+
+
+def _record(source: str | None, exc: BaseException, permanent: bool) -> None:
+    try:
+        from outputs.summary import record_failure
+        ti = get_current_context()["ti"]
+        record_failure(ti.run_id, ti.task_id, source, exc, ti.try_number, ti.max_tries, permanent)
+    except Exception:  # the note is for the summary; never let it hide the task's own error
+        logging.getLogger(__name__).exception("could not note the failure for the run summary")
+
+
 def source_chain(source: str):
     """extract -> stage -> harmonize for one source, each its own task."""
     slug = source.replace("-", "_")
 
     @task(task_id=f"extract_{slug}", pool=pool_for(source))
+    @fails_fast(source)
     def extract() -> str | None:
         from extractors.pipeline import extract_source
         return extract_source(source, _run_id(), _params())
 
     @task(task_id=f"stage_{slug}")
+    @fails_fast(source)
     def stage(fetch_log: str | None) -> str | None:
         from transforms.pipeline import stage_source
         return stage_source(source, fetch_log)
 
     @task(task_id=f"harmonize_{slug}")
+    @fails_fast(source)
     def harmonize(staging_dir: str | None) -> str | None:
         from transforms.pipeline import harmonize_source
         return harmonize_source(source, staging_dir)
@@ -93,18 +138,19 @@ def source_chain(source: str):
 
 
 @task(trigger_rule="all_done")
+@fails_fast()
 def build_release(parts: dict[str, str | None]) -> str:
     from outputs.release import build_release as build, failed_sources
     params = _params()
     failed = failed_sources(parts, params)
     if failed and not params["allow_partial"]:
-        from airflow.sdk.exceptions import AirflowFailException
         raise AirflowFailException(f"sources failed: {', '.join(failed)}; nothing is published "
                                    "(trigger with allow_partial=true to publish the others as a partial release)")
     return str(build([p for p in parts.values() if p], params, _run_id(), failed))
 
 
 @task
+@fails_fast()
 def audit_release(release_dir: str) -> str:
     from outputs.audit import audit_release as audit
     audit(release_dir)
@@ -112,6 +158,7 @@ def audit_release(release_dir: str) -> str:
 
 
 @task(outlets=[RELEASE])
+@fails_fast()
 def publish_release(release_dir: str) -> str:
     import logging
 
@@ -126,10 +173,11 @@ def publish_release(release_dir: str) -> str:
 
 
 @task
+@fails_fast()
 def publish_warehouse(release_id: str) -> str:
     from airflow.sdk.exceptions import AirflowSkipException
 
-    from outputs.paths import data_dir
+    from core.paths import data_dir
     from outputs.warehouse import publish
     schema = publish(data_dir() / "releases" / release_id)
     if schema is None:

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import requests
 
+from core.state import carried_over, incremental_base
 from extractors import drift, http
-from extractors.fetch import fetch_json, fetch_many, with_validators
-from extractors.sources import base_url
-from extractors.state import carried_over, incremental_base
+from extractors.fetch import begin, fetch_json, fetch_many
 
 SOURCE = "cbd-chm"
 INDEX = "/api/v2013/index"
@@ -44,12 +43,12 @@ def extract(data_dir: Path, run_dir: Path, session: requests.Session | None = No
     After a published run each schema is fetched from its cursor (``updatedDate_dt`` after the
     newest document it saw, up to ``until``, the run's data interval end) and the published pages
     are carried beside the new ones. ``full_refresh``, and a full fetch every
-    ``MEA_FULL_REFRESH_DAYS`` (``extractors.state.incremental_base``), fetch everything again.
+    ``MEA_FULL_REFRESH_DAYS`` (``core.state.incremental_base``), fetch everything again.
     """
-    url = (url or base_url(SOURCE)).rstrip("/")
     data_dir = Path(data_dir)
-    session = with_validators(session or http.make_session(), data_dir, SOURCE)
-    published, last_full_at = incremental_base(SOURCE, data_dir, full_refresh)
+    session, head = begin(SOURCE, data_dir, url, session)
+    url = head["base_url"]
+    published, last_full_at = incremental_base(SOURCE, data_dir, head["upstream"], full_refresh)
     entities, cursor = {}, {}
     for schema, with_documents in SCHEMAS.items():
         base = published["entities"].get(schema) if published else None
@@ -63,7 +62,7 @@ def extract(data_dir: Path, run_dir: Path, session: requests.Session | None = No
     session.validators.save()
     out = Path(run_dir) / SOURCE / "fetch.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"source_system": SOURCE, "base_url": url, "entities": entities, "cursor": cursor,
+    out.write_text(json.dumps({**head, "entities": entities, "cursor": cursor,
                                "last_full_at": last_full_at}, indent=1, sort_keys=True))
     return out
 

@@ -25,12 +25,13 @@ from pathlib import Path
 import requests
 import yaml
 
+from core.errors import Permanent
+from core.sources import get_source
 from extractors import http
 from extractors.conditional import Validators
+from extractors.fetch import begin
 from extractors.inbox import pick_up
 from extractors.landing import land_stream
-from extractors.progress import body_chunks
-from extractors.sources import base_url, get_source
 
 SOURCE = "cites-trade"
 DOWNLOAD_PATH = "/cites_trade/download_db"
@@ -39,8 +40,10 @@ MEMBER_NAME = re.compile(r"(?:^|/)trade_db_(?P<n>\d+)\.csv$")
 CHUNK = 1 << 20
 
 
-class BadFile(ValueError):
-    """A release or export that is not what it claims to be; the message names the file."""
+class BadFile(ValueError, Permanent):
+    """A release or export that is not what it claims to be (not a zip, over the size limits, a
+    header off the declared layout); the message names the file. Permanent (core.errors): the
+    same file fails the same checks again, so no retries."""
 
 
 @dataclass(frozen=True)
@@ -61,11 +64,10 @@ class Limits:
 def extract(data_dir: Path, run_dir: Path, session: requests.Session | None = None,
             url: str | None = None) -> Path:
     """Fetch the release and pick up the inbox exports; return the path of the run's fetch log."""
-    url = (url or base_url(SOURCE)).rstrip("/")
-    session = session or http.make_session()
     data_dir = Path(data_dir)
-    fetch_log = {"source_system": SOURCE, "base_url": url, "entities": {
-        "release": {"pages": [download_release(session, url + DOWNLOAD_PATH, data_dir)], "deferred": {}},
+    session, head = begin(SOURCE, data_dir, url, session)
+    fetch_log = {**head, "entities": {
+        "release": {"pages": [download_release(session, head["base_url"] + DOWNLOAD_PATH, data_dir)], "deferred": {}},
         "comptab": {"pages": pick_up_exports(data_dir), "deferred": {}},
     }}
     out = Path(run_dir) / SOURCE / "fetch.json"
@@ -77,7 +79,7 @@ def extract(data_dir: Path, run_dir: Path, session: requests.Session | None = No
 def download_release(session, url: str, data_dir: Path, limits: Limits = Limits()) -> dict:
     """GET the release (conditionally: a 304 reuses the release landed before), land it and check
     its zip directory; only a release that passes is remembered for the next conditional GET."""
-    validators = Validators(data_dir, SOURCE)
+    validators = session.validators
     key = Validators.key(url, None)
     response, page = land_release(session, url, data_dir, validators, key)
     path = data_dir / page["raw_path"]
@@ -96,7 +98,7 @@ def land_release(session, url: str, data_dir: Path, validators: Validators, key:
     with http.get(session, SOURCE, url, headers=validators.request_headers(key), stream=True) as response:
         if response.status_code == 304:
             return response, {"url": url, **validators.not_modified(key), "status": 304}
-        landed = land_stream(data_dir, SOURCE, "release", body_chunks(response, SOURCE, "release download"),
+        landed = land_stream(data_dir, SOURCE, "release", http.body_chunks(response, SOURCE, "release download"),
                              url=response.url, params=None, status=response.status_code,
                              headers=response.headers, terms=get_source(SOURCE).terms, suffix=".zip")
     return response, {"url": url, "first_url": landed.url, "raw_path": str(landed.path.relative_to(data_dir)),

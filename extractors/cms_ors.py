@@ -2,7 +2,7 @@
 
 Lists the questionnaires, fetches each one (respondents) and pages its questions (answers and
 per-species looping answers included) with ``page``/``per_page``. The API token comes from
-``extractors.sources.secret`` and travels only in the session's ``X-Authentication-Token``
+``core.sources.secret`` and travels only in the session's ``X-Authentication-Token``
 header: never in a URL, a parameter, a log line, a landed sidecar or the fetch log.
 """
 from __future__ import annotations
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import requests
 
+from core.sources import secret
 from extractors import drift, http
-from extractors.fetch import fetch_json, with_validators
-from extractors.sources import base_url, secret
+from extractors.fetch import begin, fetch_json
 
 SOURCE = "cms-ors"
 TOKEN_HEADER = "X-Authentication-Token"
@@ -28,8 +28,9 @@ def extract(data_dir: Path, run_dir: Path, session: requests.Session | None = No
     """Fetch every questionnaire with its questions into raw landing; return the fetch log path."""
     if not 1 <= per_page <= MAX_PER_PAGE:
         raise ValueError(f"[{SOURCE}] per_page must be 1..{MAX_PER_PAGE}, not {per_page}")
-    url, data_dir = (url or base_url(SOURCE)).rstrip("/"), Path(data_dir)
-    session = with_validators(session or http.make_session(), data_dir, SOURCE)
+    data_dir = Path(data_dir)
+    session, head = begin(SOURCE, data_dir, url, session)
+    url = head["base_url"]
     session.headers[TOKEN_HEADER] = secret(SOURCE)
     listing, list_page = fetch_json(session, SOURCE, f"{url}/api/v1/questionnaires", None, data_dir, "questionnaires")
     entities = {"questionnaires": {"pages": [list_page], "deferred": {}},
@@ -42,7 +43,7 @@ def extract(data_dir: Path, run_dir: Path, session: requests.Session | None = No
     session.validators.save()
     out = Path(run_dir) / SOURCE / "fetch.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"source_system": SOURCE, "base_url": url, "entities": entities}, indent=1,
+    out.write_text(json.dumps({**head, "entities": entities}, indent=1,
                               sort_keys=True))
     return out
 

@@ -2,7 +2,8 @@
 
 The validators live in the data folder (``state/<source>/validators.json``), beside the raw
 files they point at, never in Airflow Variables. A 304 reuses the raw file landed before,
-so an unchanged upstream is not downloaded again.
+so an unchanged upstream is not downloaded again. They hold for the upstream that sent them
+(``core.sources.upstream_id``) only: pointed at another, a source starts with none.
 """
 from __future__ import annotations
 
@@ -15,13 +16,15 @@ from urllib.parse import urlencode, urlsplit
 class Validators:
     """The validators and landed raw file of every request a source made before."""
 
-    def __init__(self, data_dir: Path, source: str):
+    def __init__(self, data_dir: Path, source: str, upstream: str):
         self.path = Path(data_dir) / "state" / source / "validators.json"
-        self.entries: dict[str, dict] = json.loads(self.path.read_text()) if self.path.exists() else {}
+        self.upstream = upstream
+        stored = json.loads(self.path.read_text()) if self.path.exists() else {}
+        self.entries: dict[str, dict] = stored.get("entries", {}) if stored.get("upstream") == upstream else {}
 
     @staticmethod
     def key(url: str, params: dict | None) -> str:
-        """The request without scheme and host, so a moved host or port keeps its validators."""
+        """The request without scheme and host (the file is the upstream's own)."""
         parts = urlsplit(url)
         query = "&".join(q for q in (parts.query, urlencode(sorted((params or {}).items()))) if q)
         return f"{parts.path}?{query}"
@@ -49,5 +52,5 @@ class Validators:
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self.entries, indent=1, sort_keys=True))
+        tmp.write_text(json.dumps({"upstream": self.upstream, "entries": self.entries}, indent=1, sort_keys=True))
         os.replace(tmp, self.path)

@@ -13,9 +13,15 @@ from pathlib import Path
 
 import yaml
 
+from core.errors import Permanent
 from extractors.http import UpstreamError
 
 FIELDS_FILE = Path(__file__).with_name("fields.yaml")
+
+
+class SchemaDrift(UpstreamError, Permanent):
+    """A field the pipeline uses is on no record of a page: the upstream changed its schema, and
+    fetching the page again will not bring the field back (core.errors: no retries)."""
 
 
 @cache
@@ -26,14 +32,14 @@ def declared_fields() -> dict:
 
 def check_page(source: str, entity: str, records: list, page: dict) -> None:
     """Note the undeclared fields of one page's records in its fetch-log entry (``schema_drift``);
-    raise UpstreamError when a used field is on none of them."""
+    raise SchemaDrift (an UpstreamError) when a used field is on none of them."""
     drift = undeclared_fields(source, entity, records, page["url"])
     if drift:
         page["schema_drift"] = drift
 
 
 def undeclared_fields(source: str, entity: str, records: list, url: str) -> list[str]:
-    """The fields of ``records`` neither used nor known (sorted); UpstreamError when a used field is
+    """The fields of ``records`` neither used nor known (sorted); SchemaDrift when a used field is
     on none of them. Entities fields.yaml does not declare are not checked."""
     declared = declared_fields().get(source, {}).get(entity)
     rows = [r for r in records if isinstance(r, dict)]
@@ -42,6 +48,6 @@ def undeclared_fields(source: str, entity: str, records: list, url: str) -> list
     seen = set().union(*rows)
     lost = [name for name in declared["used"] if name not in seen]
     if lost:
-        raise UpstreamError(source, url, f"schema drift: used field(s) {lost} missing from every record of "
-                                         f"{entity}; the records have {sorted(seen)}")
+        raise SchemaDrift(source, url, f"schema drift: used field(s) {lost} missing from every record of "
+                                        f"{entity}; the records have {sorted(seen)}")
     return sorted(seen - set(declared["used"]) - set(declared["known"]))

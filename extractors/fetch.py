@@ -1,6 +1,6 @@
 """One JSON request, the same way for every source: conditional GET, raw landing, parse.
 
-The request is conditional when the session carries ``Validators`` (``with_validators``) and
+The request is conditional when the session carries ``Validators`` (``begin``) and
 the same request was landed before; a 304 reuses that raw file instead of downloading it.
 """
 from __future__ import annotations
@@ -11,16 +11,26 @@ from pathlib import Path
 
 import requests
 
+from core.sources import base_url, get_source, upstream_id
+from core.state import upstream_reset
 from extractors import http
 from extractors.conditional import Validators
 from extractors.landing import land
-from extractors.sources import get_source
 
 
-def with_validators(session: requests.Session, data_dir: Path, source: str) -> requests.Session:
-    """Attach the source's stored validators to ``session``; call ``session.validators.save()`` at the end."""
-    session.validators = Validators(data_dir, source)
-    return session
+def begin(source: str, data_dir: Path, url: str | None, session: requests.Session | None) -> tuple[
+        requests.Session, dict]:
+    """A source's session, with the validators its upstream sent before (call
+    ``session.validators.save()`` at the end), and the head of its fetch log: the base URL, the
+    upstream and, when the published state came from another upstream, ``upstream_reset``."""
+    url = (url or base_url(source)).rstrip("/")
+    upstream = upstream_id(source, url)
+    session = session or http.make_session()
+    session.validators = Validators(data_dir, source, upstream)
+    head = {"source_system": source, "base_url": url, "upstream": upstream}
+    if reset := upstream_reset(source, data_dir, upstream):
+        head["upstream_reset"] = reset
+    return session, head
 
 
 def fetch_json(session: requests.Session, source: str, url: str, params: dict | None, data_dir: Path,

@@ -1,8 +1,8 @@
 """HTTP for every extractor: one session with bounded retries, backoff and timeouts."""
 from __future__ import annotations
 
-import os
 import threading
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import requests
@@ -10,26 +10,30 @@ from requests.adapters import HTTPAdapter
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 from urllib3.util.retry import Retry
 
-#: (connect, read) seconds; a slow upstream page is normal, a silent one is not. MEA_HTTP_TIMEOUT
-#: overrides it: "connect,read" or one number for both.
-DEFAULT_TIMEOUT = (10, 120)
+from core import settings
+from core.errors import Permanent, permanent_status
+from core.progress import MB, Progress
+
 #: the longest Retry-After we wait; a server asking for more is waited on for this long only
 MAX_RETRY_AFTER = 300
 #: a body cut short (fewer bytes than Content-Length) is fetched again this many times in all
 BODY_ATTEMPTS = 3
 RETRY_STATUSES = (429, 500, 502, 503, 504)
-#: requests in flight per host at once unless MEA_HTTP_CONCURRENCY says otherwise; polite by default
-DEFAULT_CONCURRENCY = 2
 _host_slots: dict[tuple[str, int], threading.BoundedSemaphore] = {}
 _host_slots_lock = threading.Lock()
 
 
 class UpstreamError(RuntimeError):
-    """An upstream request that failed for good: names the source, the URL and what was wrong."""
+    """An upstream request that failed for good: names the source, the URL and what was wrong.
 
-    def __init__(self, source: str, url: str, problem: str):
+    ``status`` is the HTTP status of an error answer (None for a timeout, a connection error or a
+    body that is wrong); ``permanent`` says whether retrying the task can help (core.errors): not
+    after a 4xx other than 408 and 429, which the same request will get again."""
+
+    def __init__(self, source: str, url: str, problem: str, status: int | None = None):
         super().__init__(f"[{source}] {url}: {problem}")
-        self.source, self.url, self.problem = source, url, problem
+        self.source, self.url, self.problem, self.status = source, url, problem, status
+        self.permanent = permanent_status(status) or isinstance(self, Permanent)
 
 
 class BoundedRetry(Retry):
@@ -65,10 +69,9 @@ def make_session(retries: int = 5, backoff_factor: float = 0.5, backoff_max: flo
 
 
 def timeout_setting() -> tuple[float, float]:
-    """(connect, read) seconds from MEA_HTTP_TIMEOUT, else DEFAULT_TIMEOUT."""
-    text = os.environ.get("MEA_HTTP_TIMEOUT", "").strip()
-    if not text:
-        return DEFAULT_TIMEOUT
+    """(connect, read) seconds from MEA_HTTP_TIMEOUT (core.settings): a slow upstream page is
+    normal, a silent one is not."""
+    text = settings.text("MEA_HTTP_TIMEOUT")
     try:
         seconds = [float(part) for part in text.split(",")]
     except ValueError:
@@ -108,17 +111,15 @@ def get(session: requests.Session, source: str, url: str, *, params=None, header
         sent = requests.Request("GET", url, params=params).prepare().url
         raise UpstreamError(source, sent, f"request failed after retries: {exc.__class__.__name__}: {exc}") from exc
     if response.status_code >= 400:
-        raise UpstreamError(source, response.url, f"HTTP {response.status_code} after retries: {response.text[:200]!r}")
+        tried = " after retries" if response.status_code in RETRY_STATUSES else ""
+        raise UpstreamError(source, response.url, f"HTTP {response.status_code}{tried}: {response.text[:200]!r}",
+                            status=response.status_code)
     return response
 
 
 def concurrency() -> int:
     """How many requests may be in flight to one host (``MEA_HTTP_CONCURRENCY``, at least 1)."""
-    value = os.environ.get("MEA_HTTP_CONCURRENCY", str(DEFAULT_CONCURRENCY))
-    try:
-        return max(1, int(value))
-    except ValueError:
-        raise ValueError(f"MEA_HTTP_CONCURRENCY must be a whole number, not {value!r}") from None
+    return max(1, settings.integer("MEA_HTTP_CONCURRENCY"))
 
 
 def host_slot(url: str) -> threading.BoundedSemaphore:
@@ -126,3 +127,18 @@ def host_slot(url: str) -> threading.BoundedSemaphore:
     key = (urlsplit(url).netloc, concurrency())
     with _host_slots_lock:
         return _host_slots.setdefault(key, threading.BoundedSemaphore(key[1]))
+
+
+def body_chunks(response: requests.Response, source: str, step: str) -> Iterator[bytes]:
+    """The body of a streamed ``response`` in chunks, logging download progress (percent from
+    Content-Length when the upstream sends it); a broken transfer becomes an UpstreamError."""
+    length = response.headers.get("Content-Length")
+    progress = Progress(step, "MB", int(length) if length and length.isdigit() else None, scale=MB)
+    try:
+        for chunk in response.iter_content(MB):
+            progress.advance(len(chunk))
+            yield chunk
+    except requests.RequestException as exc:
+        raise BodyBrokeOff(source, response.url, f"{step} broke off after {progress.amount} bytes: "
+                                                  f"{exc.__class__.__name__}: {exc}") from exc
+    progress.finish()

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import yaml
 
+from core.sources import get_source
 from extractors.landing import Landed, land
-from extractors.sources import get_source
 
 
 #: what an inbox file name keeps (letters and digits of any script, space and . _ - + ( ) , = ' &,

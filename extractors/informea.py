@@ -16,10 +16,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
+from core.state import carried_over, incremental_base
 from extractors import drift, http
-from extractors.fetch import fetch_many, with_validators
-from extractors.sources import base_url
-from extractors.state import carried_over, incremental_base
+from extractors.fetch import begin, fetch_many
 
 log = logging.getLogger(__name__)
 #: 2026-11: OData v2 JSON dates are "/Date(<ms since epoch>[+offset])/"
@@ -50,12 +49,12 @@ def extract(data_dir: Path, run_dir: Path, session: requests.Session | None = No
     (``updated`` after the newest record it saw) up to ``until`` (the run's data interval end),
     and the published pages are carried over beside the new ones; staging lets a record in a new
     page replace the same record in a carried one. ``full_refresh``, and a full fetch every
-    ``MEA_FULL_REFRESH_DAYS`` (``extractors.state.incremental_base``), fetch everything again.
+    ``MEA_FULL_REFRESH_DAYS`` (``core.state.incremental_base``), fetch everything again.
     """
-    url = (url or base_url(SOURCE)).rstrip("/")
-    session = with_validators(session or http.make_session(), data_dir, SOURCE)
-    published, last_full_at = incremental_base(SOURCE, data_dir, full_refresh)
-    fetch_log = {"source_system": SOURCE, "base_url": url, "entities": {}, "cursor": {}, "last_full_at": last_full_at}
+    session, head = begin(SOURCE, data_dir, url, session)
+    url = head["base_url"]
+    published, last_full_at = incremental_base(SOURCE, data_dir, head["upstream"], full_refresh)
+    fetch_log = {**head, "entities": {}, "cursor": {}, "last_full_at": last_full_at}
 
     def fetch_set(entity: str) -> tuple[dict, dict | None, str | None]:
         base = published["entities"].get(entity) if published and entity in CURSOR_SETS else None

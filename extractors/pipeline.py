@@ -4,18 +4,13 @@ Sources with a cursor (``INCREMENTAL = True``) also take the run's ``until`` (th
 interval) and ``full_refresh``; a re-processing run replays the published fetch log instead."""
 from __future__ import annotations
 
-import importlib
 import logging
 
-from extractors.state import replay_published
-from outputs.paths import data_dir, run_dir
+from core.paths import data_dir, run_dir
+from core.sources import source_module
+from core.state import replay_published
 
 log = logging.getLogger(__name__)
-
-
-def source_module(package: str, source: str):
-    """``<package>.<source>`` (dashes as underscores): the source's extractor or transform."""
-    return importlib.import_module(f"{package}.{source.replace('-', '_')}")
 
 
 def extract_source(source: str, run_id: str, params: dict) -> str | None:

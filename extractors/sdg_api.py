@@ -14,8 +14,7 @@ import requests
 import yaml
 
 from extractors import drift, http
-from extractors.fetch import fetch_json, fetch_many, with_validators
-from extractors.sources import base_url
+from extractors.fetch import begin, fetch_json, fetch_many
 
 SOURCE = "sdg-api"
 SERIES_FILE = Path(__file__).resolve().parents[1] / "transforms" / "mappings" / "sdg_series.yaml"
@@ -39,9 +38,9 @@ def series_codes() -> list[str]:
 def extract(data_dir: Path, run_dir: Path, session: requests.Session | None = None,
             url: str | None = None, page_size: int = PAGE_SIZE) -> Path:
     """Fetch Series/List and every reviewed series' data into raw landing; return the fetch log path."""
-    url = (url or base_url(SOURCE)).rstrip("/")
     data_dir = Path(data_dir)
-    session = with_validators(session or http.make_session(), data_dir, SOURCE)
+    session, head = begin(SOURCE, data_dir, url, session)
+    url = head["base_url"]
     _, page = fetch_json(session, SOURCE, f"{url}/{API}/Series/List", {"allreleases": "false"}, data_dir,
                          "SeriesList")
     entities = {"SeriesList": {"pages": [page], "deferred": {}}}
@@ -49,7 +48,7 @@ def extract(data_dir: Path, run_dir: Path, session: requests.Session | None = No
         entities[f"SeriesData.{code}"] = {"pages": fetch_series(session, url, code, data_dir, page_size),
                                           "deferred": {}}
     session.validators.save()
-    fetch_log = {"source_system": SOURCE, "base_url": url, "entities": entities}
+    fetch_log = {**head, "entities": entities}
     out = Path(run_dir) / SOURCE / "fetch.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(fetch_log, indent=1, sort_keys=True))

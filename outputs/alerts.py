@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import importlib
 import logging
-import os
 from pathlib import Path
 
 import yaml
+
+from core import settings
 
 log = logging.getLogger(__name__)
 EVENTS = ("failure", "summary")
@@ -25,7 +26,7 @@ EVENTS = ("failure", "summary")
 
 def configured_notifiers(event: str) -> list:
     """Fresh notifier instances configured for ``event`` (notifiers render their fields in place)."""
-    path = os.environ.get("MEA_ALERTS")
+    path = settings.text("MEA_ALERTS")
     if not path:
         return []
     entries = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or []

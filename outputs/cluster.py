@@ -19,13 +19,14 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from core import settings
 from outputs.operate import (DAG_ID, airflow, airflow_components, components_env, create_pools, dag_runs, print_runs,
                              wait_for_runs)
 
 #: the PostgreSQL server the profile and its tests create their databases on (trust auth)
-SERVER = os.environ.get("MEA_POSTGRES_SERVER", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
+SERVER = settings.text("MEA_POSTGRES_SERVER")
 #: the Celery broker; each run uses its own queue and key prefix on it
-BROKER = os.environ.get("MEA_CELERY_BROKER", "redis://127.0.0.1:6379/0")
+BROKER = settings.text("MEA_CELERY_BROKER")
 
 
 def unique_name(prefix: str) -> str:
@@ -133,7 +134,7 @@ def run(concurrency: int, timeout: float) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m outputs.cluster", description=__doc__.splitlines()[0])
-    parser.add_argument("--concurrency", type=int, default=int(os.environ.get("MEA_WORKER_CONCURRENCY", 2)),
+    parser.add_argument("--concurrency", type=int, default=settings.integer("MEA_WORKER_CONCURRENCY"),
                         help="Celery worker slots (default MEA_WORKER_CONCURRENCY or 2)")
     parser.add_argument("--timeout", type=float, default=3600)
     args = parser.parse_args(argv)

@@ -8,7 +8,7 @@ import pandas as pd
 import pyarrow as pa
 import yaml
 
-from transforms.duck import identifier
+from core.duck import identifier
 
 CONTRACTS = Path(__file__).parent / "contracts.yaml"
 ARROW_TYPES = {

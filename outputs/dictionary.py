@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from core.paths import REPO_ROOT
 from outputs import contracts, views
 from outputs.formulas import csv_text
-from outputs.paths import REPO_ROOT
 from transforms.catalogue import CATALOGUE, indicators
 
 COLUMNS = ["table_name", "column_name", "type", "description", "kind", "nullable", "key", "value", "unit",

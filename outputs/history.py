@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 import time
 from pathlib import Path
 
-from outputs.paths import current_release, data_dir
+from core import settings
+from core.manifest import read_manifest
+from core.paths import current_release, data_dir
+from core.state import published_upstream
 from outputs.publish import data_folder_lock, point_current_at, require_passing_audit
 
-DEFAULT_KEEP = 10
 #: a build folder untouched this long was left by a run that crashed
 ABANDONED_AFTER_S = 24 * 3600
 
@@ -41,6 +42,16 @@ def describe(folder: Path, live: Path | None) -> str:
             f"  vs {diff['previous_release']}: {changes if diff['previous_release'] else 'first release'}")
 
 
+def upstream_changes(folder: Path, before: Path | None) -> list[str]:
+    """Lines naming each source whose upstream differs from the release before (None: the first)."""
+    if before is None:
+        return []
+    now, then = (read_manifest(f)["inputs"] for f in (folder, before))
+    return [f"    {source}: upstream {published_upstream(then[source])} -> {published_upstream(entry)}"
+            for source, entry in sorted(now.items())
+            if source in then and published_upstream(then[source]) != published_upstream(entry)]
+
+
 def rollback(release_id: str) -> str:
     """Make an earlier audited release live again (``current`` and ``mea.duckdb`` in one switch)."""
     folder = data_dir() / "releases" / release_id
@@ -55,7 +66,7 @@ def rollback(release_id: str) -> str:
 def prune(keep: int | None = None) -> list[str]:
     """Delete all but the newest ``keep`` releases (never the live one) and builds abandoned by a
     crashed run (``releases/.building-*`` older than a day); return what went."""
-    keep = keep if keep is not None else int(os.environ.get("MEA_KEEP_RELEASES", DEFAULT_KEEP))
+    keep = keep if keep is not None else settings.integer("MEA_KEEP_RELEASES")
     with data_folder_lock():
         live = current_release()
         old = [p for p in releases()[:-keep or None] if p != live] if keep > 0 else []
@@ -83,9 +94,10 @@ def main(argv=None) -> int:
     trim.add_argument("--keep", type=int, default=None)
     args = parser.parse_args(argv)
     if args.command == "list":
-        live = current_release()
+        live, before = current_release(), None
         for folder in releases():
-            print(describe(folder, live))
+            print("\n".join([describe(folder, live), *upstream_changes(folder, before)]))
+            before = folder
     elif args.command == "rollback":
         print(f"current -> {rollback(args.release_id)}")
     else:

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from datetime import date
 
-from extractors.sources import SOURCES
+from core.sources import SOURCES
 
 DAG_ID = "mea_reporting_nightly"
 TERMINAL = {"success", "failed"}

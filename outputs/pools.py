@@ -9,14 +9,13 @@ a pool that does not exist is never scheduled). ``airflow dags test`` does not u
 """
 from __future__ import annotations
 
-import os
 import re
 from urllib.parse import urlsplit
 
-from extractors.sources import SOURCES
+from core import settings
+from core.sources import SOURCES
 
 DEFAULT_POOL = "default_pool"
-DEFAULT_SLOTS = 1
 
 
 def pool_for(system: str) -> str:
@@ -27,7 +26,7 @@ def pool_for(system: str) -> str:
 
 def pool_definitions() -> dict[str, dict]:
     """Every upstream pool as ``airflow pools import`` reads it."""
-    slots = int(os.environ.get("MEA_UPSTREAM_POOL_SLOTS", DEFAULT_SLOTS))
+    slots = settings.integer("MEA_UPSTREAM_POOL_SLOTS")
     hosts = {pool_for(s): urlsplit(src.default_url).hostname for s, src in SOURCES.items() if src.default_url}
     return {pool: {"slots": slots, "description": f"concurrent extract tasks against {host}",
                    "include_deferred": False} for pool, host in sorted(hosts.items())}

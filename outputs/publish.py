@@ -15,8 +15,8 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
-from extractors.state import record_published
-from outputs.paths import current_release, data_dir
+from core.paths import current_release, data_dir
+from core.state import record_published
 from outputs.report import write_report
 
 
@@ -54,7 +54,9 @@ def publish(folder: Path) -> str:
             raise CurrentMoved(f"release {folder.name} was built against {built_against}, but {live and live.name} "
                                "was published since; re-run to rebuild it")
         point_current_at(folder.name)
-        record_published({source: info["fetch_log"] for source, info in manifest["inputs"].items()})
+        # a source this run did not fetch keeps the state it has (its inputs are carried)
+        record_published({source: info["fetch_log"] for source, info in manifest["inputs"].items()
+                          if "carried_from" not in info})
     return folder.name
 
 

@@ -23,20 +23,23 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
+from core.duck import connect, identifier
+from core.errors import Permanent
+from core.manifest import read_manifest, write_manifest
+from core.paths import REPO_ROOT, current_release, data_dir
+from core.sources import SOURCES
+from core.state import published_upstream, raw_pages
 from outputs import contracts
-from outputs.paths import REPO_ROOT, current_release, data_dir
-from extractors.sources import SOURCES
-from extractors.state import raw_pages
 from outputs.dictionary import write_dictionary_csv
 from outputs.formulas import csv_text, csv_text_sql, is_text
 from outputs.sdmx import write_sdmx_csv
 from outputs.views import create_views
 from outputs.workbook import write_workbook
+from transforms import reuse
 from transforms.catalogue import indicators_table
 from transforms.countries import countries_table
-from transforms.duck import connect, identifier
+from transforms.cycles import with_deadlines
 from transforms.observations import NATURAL_KEY
-from transforms import reuse
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +52,10 @@ SUPERSEDED = "superseded by "
 #: where a row came from, as opposed to what it says (left out when diffing releases)
 PROVENANCE = ("raw_sha256", "retrieved_at")
 WORKBOOK, DUCKDB = "mea-reporting.xlsx", "mea.duckdb"
+
+
+class MixedUpstreams(ValueError, Permanent):
+    """A build would publish records of two upstreams for one source."""
 
 
 def failed_sources(parts: dict[str, str | None], params: dict) -> list[str]:
@@ -65,10 +72,14 @@ def build_release(parts_dirs: list[str], params: dict, run_id: str, failed: list
     pandas: DuckDB stacks, sorts and writes them.
     """
     parts, previous, selected = [Path(p) for p in parts_dirs], current_release(), run_slice(params)
+    inputs = inputs_of(parts_dirs)
+    refuse_mixed_upstreams(inputs, previous, selected)
     if not failed and covers_everything(selected) and (live := reuse.live_release_if_unchanged(parts_dirs)):
         log.info("no source changed since release %s: it stays live, nothing is built", live.name)
         return live
     tables = {name: merge_slice(name, frame, previous, selected) for name, frame in consolidate(parts).items()}
+    # rows carried from a live release built before deadline/on_time existed get them too
+    tables["report_submissions"] = with_deadlines(tables["report_submissions"])
     # superseded rows are worked out again below, from the merged observations
     tables["quarantine"] = tables["quarantine"][~tables["quarantine"]["reason"].str.startswith(SUPERSEDED)]
     tables["observations"], superseded = resolve_overlaps(tables["observations"])
@@ -102,7 +113,8 @@ def build_release(parts_dirs: list[str], params: dict, run_id: str, failed: list
         "slice": selected,
         "partial": bool(failed),
         "failed_sources": list(failed),
-        "inputs": inputs_of(parts_dirs),
+        "inputs": with_carried_inputs(inputs, previous),
+        "upstream_resets": {source: i["upstream_reset"] for source, i in inputs.items() if i.get("upstream_reset")},
         "schema_drift": schema_drift_of(parts_dirs),
         "tables": {name: {"rows": rows[name], "sha256": content[name], "files": [f"{name}.parquet", f"{name}.csv"]}
                    for name in contracts.table_names()},
@@ -125,7 +137,10 @@ def consolidate(parts_dirs: list[Path]) -> dict[str, pd.DataFrame]:
         frames = [pd.read_parquet(d / f"{name}.parquet") for d in parts_dirs if (d / f"{name}.parquet").exists()]
         frames = [f for f in frames if len(f)]
         columns = list(contracts.contracts()[name]["columns"])
-        tables[name] = pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+        stacked = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+        if name == "report_submissions":
+            stacked = with_deadlines(stacked)  # deadline, on_time: computed here, not by the sources
+        tables[name] = stacked[columns]
     return tables
 
 
@@ -253,20 +268,14 @@ def resolved_quarantine(quarantine: pd.DataFrame, previous: Path | None) -> list
 
 
 def coverage(submissions: pd.DataFrame) -> pd.DataFrame:
-    """Country x convention x cycle of national reports, submitted or not.
+    """Country x convention x cycle of national reports: submitted, late, missing or not a Party.
 
-    The expected Parties of a convention are the countries seen reporting to it in any cycle.
+    Expected Parties of a cycle are the Parties in force on its deadline (membership lists), else
+    the countries seen reporting to the convention; see transforms.coverage.
     """
-    reports = submissions[submissions["report_type"] == "national_report"]
-    parties = reports[["convention", "country_iso3"]].drop_duplicates()
-    cycles = reports[["convention", "report_cycle"]].drop_duplicates()
-    grid = parties.merge(cycles, on="convention")
-    seen = reports.groupby(["country_iso3", "convention", "report_cycle"], as_index=False).agg(
-        first_submitted_on=("submitted_on", "min"), records=("source_record_id", "count"))
-    out = grid.merge(seen, on=["country_iso3", "convention", "report_cycle"], how="left")
-    out["records"] = out["records"].fillna(0).astype("int64")
-    out["submitted"] = out["records"] > 0
-    return out
+    from transforms.coverage import coverage as coverage_table
+
+    return coverage_table(submissions)
 
 
 def synergy_matrix(observations: pd.DataFrame) -> pd.DataFrame:
@@ -372,30 +381,43 @@ def write_duckdb(folder: Path) -> None:
         create_views(con)
 
 
-def add_files(folder: Path, names: list[str]) -> None:
-    """Record release files made after the build (the report, the Data Docs) in the manifest."""
-    manifest = read_manifest(folder)
-    manifest["files"] = sorted(set(manifest.get("files", [])) | set(names))
-    write_manifest(folder, manifest)
-
-
-def write_manifest(folder: Path, manifest: dict) -> None:
-    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
-
-
-def read_manifest(folder: Path) -> dict:
-    return json.loads((Path(folder) / "manifest.json").read_text())
-
-
 def inputs_of(parts_dirs: list[str]) -> dict:
-    """The raw files behind each source's parts, by sha256, from the runs' fetch logs."""
+    """The upstream and raw files behind each source's parts, by sha256, from the runs' fetch logs."""
     inputs = {}
     for parts in map(Path, parts_dirs):
         fetch_log = json.loads((parts.parent / "fetch.json").read_text())
         raw = sorted({(p["sha256"], p["url"]) for p in raw_pages(fetch_log)})
-        inputs[fetch_log["source_system"]] = {"base_url": fetch_log["base_url"], "fetch_log": str(parts.parent / "fetch.json"),
-                                              "raw_files": [{"sha256": s, "url": u} for s, u in raw]}
+        inputs[fetch_log["source_system"]] = {
+            "base_url": fetch_log["base_url"], "upstream": published_upstream(fetch_log),
+            **({"upstream_reset": fetch_log["upstream_reset"]} if fetch_log.get("upstream_reset") else {}),
+            "fetch_log": str(parts.parent / "fetch.json"), "raw_files": [{"sha256": s, "url": u} for s, u in raw]}
     return inputs
+
+
+def with_carried_inputs(inputs: dict, previous: Path | None) -> dict:
+    """Tonight's inputs plus, for each source this run did not fetch (a source slice), the live
+    release's, marked with the release they come from: every manifest names every source's upstream."""
+    if previous is None:
+        return inputs
+    before = read_manifest(previous)["inputs"]
+    carried = {source: {**entry, "carried_from": entry.get("carried_from", previous.name)}
+               for source, entry in before.items() if source not in inputs}
+    return {**carried, **inputs}
+
+
+def refuse_mixed_upstreams(inputs: dict, previous: Path | None, selected: dict) -> None:
+    """A country or cycle slice keeps the live release's rows outside it: refused for a source
+    whose upstream changed since, as the release would hold records of two upstreams."""
+    if previous is None or not (selected["countries"] or selected["cycles"]):
+        return
+    before = read_manifest(previous)["inputs"]
+    for source, entry in sorted(inputs.items()):
+        if source in before and published_upstream(before[source]) != entry["upstream"]:
+            raise MixedUpstreams(
+                f"[{source}] upstream changed from {published_upstream(before[source])} to {entry['upstream']} "
+                f"since release {previous.name}: a slice of countries {selected['countries'] or 'all'} and cycles "
+                f"{selected['cycles'] or 'all'} would keep the old upstream's rows beside the new one's. Run the whole "
+                f"source once (no countries, no cycles), then slice.")
 
 
 def schema_drift_of(parts_dirs: list[str]) -> dict:

@@ -21,10 +21,13 @@ import plotly
 import plotly.graph_objects as go
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from core.manifest import add_files, read_manifest
 from outputs.audit import DATA_DOCS
 from outputs.dictionary import dictionary
-from outputs.release import DUCKDB, add_files, read_manifest
-from outputs.workbook import SUBMITTED, coverage_matrix
+from outputs.release import DUCKDB
+from outputs.workbook import coverage_matrix
+from transforms.coverage import MISSING, NOT_A_PARTY, SUBMITTED, SUBMITTED_LATE
+from transforms.units import unit_label
 
 REPORT = "report"
 TEMPLATES = Path(__file__).parent / "templates"
@@ -62,6 +65,7 @@ def template_environment() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True)
     env.filters["web_url"] = web_url
+    env.filters["unit_name"] = unit_label
     env.globals["plotly_js"] = PLOTLY_JS.name
     return env
 
@@ -120,17 +124,20 @@ def validation_pages(release: Path) -> dict[str, list[str]]:
 
 
 def heatmap_html(coverage: pd.DataFrame, names: pd.Series) -> str:
-    """The coverage matrix (country x report cycle) as a plotly heatmap div; green submitted,
-    red missing, blank where the country is not an expected Party of that convention."""
+    """The coverage matrix (country x report cycle) as a plotly heatmap div; grey not a Party, red
+    missing, amber submitted late, green submitted; blank where the cell is not in the grid."""
     matrix = coverage_matrix(coverage).set_index("country_iso3")
-    z = [[None if v is None else int(v == SUBMITTED) for v in row] for row in matrix.values.tolist()]
-    hover = [[f"{names.get(iso3, iso3)} ({iso3})<br>{cycle}: {v or 'not expected'}"
+    order = [NOT_A_PARTY, MISSING, SUBMITTED_LATE, SUBMITTED]  # z = position; one colour band each
+    colours = ["#c8c8c8", "#d9534f", "#f0ad4e", "#2e8b57"]
+    z = [[None if v is None else order.index(v) for v in row] for row in matrix.values.tolist()]
+    hover = [[f"{names.get(iso3, iso3)} ({iso3})<br>{cycle}: {(v or 'not in the grid').replace('_', ' ')}"
               for cycle, v in zip(matrix.columns, row)] for iso3, row in zip(matrix.index, matrix.values.tolist())]
+    bands = [[edge, colour] for i, colour in enumerate(colours) for edge in (i / len(colours), (i + 1) / len(colours))]
     figure = go.Figure(go.Heatmap(
         z=z, x=list(matrix.columns), y=list(matrix.index), text=hover, hoverinfo="text", xgap=1, ygap=1,
-        zmin=0, zmax=1, colorscale=[[0, "#d9534f"], [0.5, "#d9534f"], [0.5, "#2e8b57"], [1, "#2e8b57"]],
-        colorbar={"tickvals": [0.25, 0.75], "ticktext": ["missing", "submitted"], "thickness": 14, "len": 0.3,
-                  "yanchor": "top", "y": 1}))
+        zmin=-0.5, zmax=len(order) - 0.5, colorscale=bands,
+        colorbar={"tickvals": list(range(len(order))), "ticktext": [s.replace("_", " ") for s in order],
+                  "thickness": 14, "len": 0.3, "yanchor": "top", "y": 1}))
     figure.update_layout(height=max(360, 18 * len(matrix) + 160), margin={"l": 60, "r": 20, "t": 30, "b": 120},
                          xaxis={"side": "top", "tickangle": -45}, yaxis={"autorange": "reversed", "dtick": 1},
                          plot_bgcolor="#f4f4f4")

@@ -1,10 +1,23 @@
-"""The short summary a data officer reads after a run: ``python -m outputs.summary``."""
+"""The short summary a data officer reads after a run: ``python -m outputs.summary``.
+
+After a failed run, ``python -m outputs.summary --failed [--since EPOCH]`` (what ``make run``
+prints when the run fails) names each failed task, its source, how often it was tried and the
+cause, from the records the DAG's tasks leave in ``runs/<run>/failures/`` (``record_failure``).
+"""
 from __future__ import annotations
 
+import argparse
+import json
 import sys
+from datetime import datetime, timezone
+from pathlib import Path
 
-from outputs.paths import current_release, data_dir
-from outputs.release import read_manifest
+from core.manifest import read_manifest
+from core.paths import current_release, data_dir, run_dir
+
+FAILURES = "failures"
+#: a cause longer than this many lines is cut short in the summary (the task log has it whole)
+CAUSE_LINES = 20
 
 
 def summary_text() -> str:
@@ -33,7 +46,74 @@ def summary_text() -> str:
     return "\n".join(lines)
 
 
+def record_failure(run_id: str, task_id: str, source: str | None, exc: BaseException, try_number: int,
+                   max_tries: int, permanent: bool) -> Path:
+    """Note that ``task_id`` of run ``run_id`` failed with ``exc`` on try ``try_number`` (of at most
+    ``max_tries`` + 1; none more when ``permanent``), for ``failure_text``. A later try of the same
+    task replaces the note."""
+    folder = run_dir(run_id) / FAILURES
+    folder.mkdir(parents=True, exist_ok=True)
+    record = {"run_id": run_id, "task_id": task_id, "source": source, "error": type(exc).__name__,
+              "cause": str(exc).strip() or type(exc).__name__, "permanent": permanent,
+              "try_number": try_number, "max_tries": max_tries,
+              "at": datetime.now(timezone.utc).isoformat(timespec="microseconds")}
+    path = folder / f"{task_id}.json"
+    path.write_text(json.dumps(record, indent=1))
+    return path
+
+
+def recorded_failures(since: float | None = None) -> list[dict]:
+    """The failure records of the latest run that has any written at or after ``since`` (epoch
+    seconds), oldest first: the first is usually the cause, the rest what it took down."""
+    found = [(p.stat().st_mtime, p) for p in (data_dir() / "runs").glob(f"*/{FAILURES}/*.json")]
+    found = [(m, p) for m, p in found if since is None or m >= since]
+    if not found:
+        return []
+    latest_run = max(found, key=lambda f: f[0])[1].parent
+    records = [json.loads(p.read_text()) for p in latest_run.glob("*.json")]
+    return sorted(records, key=lambda r: r["at"])
+
+
+def tries(record: dict) -> str:
+    """``tried once: no retry can fix this`` or ``tried 3 times (2 retries)``."""
+    n = record["try_number"]
+    times = "once" if n == 1 else "twice" if n == 2 else f"{n} times"
+    if record["permanent"]:
+        return f"tried {times}: no retry can fix this, so none was made"
+    return f"tried {times} ({n - 1} retr{'y' if n == 2 else 'ies'})" if n > 1 else f"tried {times}"
+
+
+def failure_text(since: float | None = None) -> str | None:
+    """What failed in the latest failed run (``recorded_failures``), or None when nothing did."""
+    records = recorded_failures(since)
+    if not records:
+        return None
+    live = current_release()
+    lines = [f"FAILED      run {records[0]['run_id']}",
+             f"live        {'release ' + live.name if live else 'no release published yet'}"]
+    for record in records:
+        source = f"source {record['source']}" if record.get("source") else "all sources"
+        lines.append(f"task        {record['task_id']} ({source}), {tries(record)}")
+        cause = record["cause"].splitlines() or [record["error"]]
+        if len(cause) > CAUSE_LINES:
+            cause = cause[:CAUSE_LINES] + [f"... {len(cause) - CAUSE_LINES} more lines in the task log"]
+        lines += [f"{'cause' if i == 0 else '':<12}{'' if i == 0 else '  '}{line[:400]}" for i, line in enumerate(cause)]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m outputs.summary", description=__doc__.splitlines()[0])
+    parser.add_argument("--failed", action="store_true", help="say what failed in the latest failed run")
+    parser.add_argument("--since", type=float, help="with --failed: only failures recorded since (epoch seconds)")
+    args = parser.parse_args(argv)
+    if args.failed:
+        print(failure_text(args.since) or f"no failed task recorded in {data_dir() / 'runs'}"
+              + (f" since {datetime.fromtimestamp(args.since, timezone.utc):%Y-%m-%d %H:%M:%S} UTC" if args.since else "")
+              + "; the cause is in the log above")
+        return 1
+    print(summary_text())
+    return 0 if current_release() else 1
+
+
 if __name__ == "__main__":
-    text = summary_text()
-    print(text)
-    sys.exit(0 if current_release() else 1)
+    sys.exit(main())

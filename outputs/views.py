@@ -6,8 +6,8 @@ from pathlib import Path
 
 import yaml
 
+from core.duck import identifier
 from outputs.contracts import check_columns
-from transforms.duck import identifier
 
 VIEWS = Path(__file__).parent / "views.yaml"
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import re
 import time
 from collections.abc import Callable
@@ -32,17 +31,17 @@ import pyarrow.csv as arrow_csv
 from psycopg import errors, sql
 from psycopg.conninfo import make_conninfo
 
-from extractors.sources import _connection
+from core import settings
+from core.duck import identifier
+from core.manifest import read_manifest
+from core.sources import airflow_connection
 from outputs import contracts
 from outputs.publish import require_passing_audit
-from outputs.release import read_manifest
-from transforms.duck import identifier
 
 CONNECTION_ID = "mea_warehouse"
 LIVE_SCHEMA = "mea"
 RELEASE_TABLE = "release"
 ROWS_PER_BATCH = 50_000
-DEFAULT_KEEP = 3
 #: how long the view switch waits for readers that hold a ``mea`` view
 DEFAULT_SWITCH_WAIT_S = 600
 #: below PostgreSQL's deadlock_timeout (1 s): the switch gives way before a deadlock is possible
@@ -73,10 +72,10 @@ class SwitchTimeout(RuntimeError):
 
 def target() -> str | None:
     """The warehouse's conninfo: MEA_WAREHOUSE_URL, else the connection ``mea_warehouse``, else None."""
-    url = os.environ.get("MEA_WAREHOUSE_URL")
+    url = settings.text("MEA_WAREHOUSE_URL")
     if url:
         return url
-    conn = _connection(CONNECTION_ID)
+    conn = airflow_connection(CONNECTION_ID)
     if conn is None or not conn.host:
         return None
     parts = {"host": conn.host, "port": conn.port, "user": conn.login, "password": conn.password,
@@ -256,7 +255,7 @@ def release_schemas(con: psycopg.Connection) -> list[str]:
 def prune(con: psycopg.Connection, keep: int | None = None) -> list[str]:
     """Drop all but the newest ``keep`` release schemas (never the live one); return those dropped.
     A schema a reader still holds is left for the next publish rather than waited for."""
-    keep = keep if keep is not None else int(os.environ.get("MEA_WAREHOUSE_KEEP", DEFAULT_KEEP))
+    keep = keep if keep is not None else settings.integer("MEA_WAREHOUSE_KEEP")
     live = live_release(con)
     live_schema = schema_name(live) if live else None
     dropped = []

@@ -13,12 +13,12 @@ import xlsxwriter
 from outputs import contracts
 from outputs.dictionary import dictionary
 from outputs.formulas import looks_like_formula
+from transforms.coverage import MISSING, NOT_A_PARTY, STATUSES, SUBMITTED, SUBMITTED_LATE
 
 EXCEL_MAX_ROWS = 1_048_576
 DICTIONARY_SHEET = "dictionary"
 COVERAGE_SHEET = "coverage_matrix"
-#: cell text of the coverage matrix (blank: the country is not an expected Party of that convention)
-SUBMITTED, MISSING = "submitted", "missing"
+#: cell text of the coverage matrix: the cell's status (blank: the cell is not in the grid)
 #: Excel number formats by contract type (text has none)
 NUMBER_FORMATS = {"int": "0", "double": "#,##0.####", "date": "yyyy-mm-dd", "timestamp": "yyyy-mm-dd hh:mm:ss",
                   "bool": "General"}
@@ -54,28 +54,31 @@ def workbook_formats(book) -> dict:
         "text_only": book.add_format({"quote_prefix": True}),
         "types": {kind: book.add_format({"num_format": fmt}) for kind, fmt in NUMBER_FORMATS.items()},
         SUBMITTED: book.add_format({"bg_color": "#C6EFCE", "font_color": "#006100"}),
+        SUBMITTED_LATE: book.add_format({"bg_color": "#FFEB9C", "font_color": "#9C5700"}),
         MISSING: book.add_format({"bg_color": "#FFC7CE", "font_color": "#9C0006"}),
+        NOT_A_PARTY: book.add_format({"bg_color": "#E7E6E6", "font_color": "#7F7F7F"}),
     }
 
 
 def coverage_matrix(coverage: pd.DataFrame) -> pd.DataFrame:
-    """Country rows x report cycle columns (``cbd:NR7``: a cycle names its convention) of SUBMITTED /
-    MISSING (None: the country is not an expected Party of that convention)."""
+    """Country rows x report cycle columns (``cbd:NR7``: a cycle names its convention) of the cells'
+    status: SUBMITTED, SUBMITTED_LATE, MISSING or NOT_A_PARTY (None: the cell is not in the grid, e.g.
+    a country not seen reporting, in a cycle whose expected Parties are those seen reporting)."""
     if coverage.empty:
         return pd.DataFrame(columns=["country_iso3"])
-    cells = coverage.assign(status=coverage["submitted"].map({True: SUBMITTED, False: MISSING}))
-    matrix = cells.pivot(index="country_iso3", columns="report_cycle", values="status").sort_index()
+    matrix = coverage.pivot(index="country_iso3", columns="report_cycle", values="status").sort_index()
     matrix = matrix[sorted(matrix.columns)].astype(object)
     matrix.columns.name = None
     return matrix.where(matrix.notna(), None).reset_index()
 
 
 def write_coverage_matrix(book, coverage: pd.DataFrame, formats: dict) -> None:
-    """The coverage matrix sheet, its cells coloured by conditional formats (green submitted, red missing)."""
+    """The coverage matrix sheet, its cells coloured by conditional formats (green submitted, amber
+    submitted late, red missing, grey not a Party)."""
     matrix = coverage_matrix(coverage)
     sheet = _write_sheet(book, COVERAGE_SHEET, list(matrix.columns), matrix.values.tolist(), formats)
     last_row, last_col = max(len(matrix), 1), max(len(matrix.columns) - 1, 1)
-    for status in (SUBMITTED, MISSING):
+    for status in STATUSES:
         sheet.conditional_format(1, 1, last_row, last_col, {"type": "cell", "criteria": "==",
                                                             "value": f'"{status}"', "format": formats[status]})
 

@@ -2,7 +2,8 @@
 
 Both take `--data DIR` (serve a folder laid out like snapshots/, e.g. one bench/generate.py wrote),
 `--latency-ms N` (delay every response) and `--traffic FILE` (write requests and bytes per source
-as JSON on exit); the first two default to $MEA_REPLICA_DATA and $MEA_REPLICA_LATENCY_MS.
+as JSON on exit); the first two default to $MEA_REPLICA_DATA and $MEA_REPLICA_LATENCY_MS. `exec` serves on
+$MEA_REPLICA_PORT (default 18770) when it is free, else on a free port.
 """
 
 from __future__ import annotations
@@ -13,12 +14,18 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from outputs.paths import data_dir
+from core.paths import data_dir
 from replica.server import Replica, seed_inbox
+
+PORT_ENV = "MEA_REPLICA_PORT"
+#: ``exec`` serves on this port when it is free, so the base URLs, and with them each source's
+#: upstream state (core.sources.upstream_id), stay the same from one `make run` to the next
+EXEC_PORT = 18770
 
 
 @dataclass(frozen=True)
@@ -51,11 +58,27 @@ def serve(port: int, serving: Serving = Serving()) -> int:
     return 0
 
 
+@contextmanager
+def exec_replica(serving: Serving) -> Iterator[Replica]:
+    """A replica serving on ``$MEA_REPLICA_PORT`` (default EXEC_PORT), else on a free port, saying so."""
+    port = int(os.environ.get(PORT_ENV) or EXEC_PORT)
+    try:
+        replica = serving.replica(port=port).start()
+    except OSError as error:
+        print(f"replica: port {port} is not free ({error.strerror}); serving on a free port, so each source's "
+              f"state starts afresh", file=sys.stderr, flush=True)
+        replica = serving.replica().start()
+    try:
+        yield replica
+    finally:
+        replica.stop()
+
+
 def run_with_replica(command: Sequence[str], serving: Serving = Serving()) -> int:
     """Run `command` with MEA_<SOURCE>_URL pointing at an in-process replica (and the replica's
     credentials where none is set); return its exit code."""
     env = dict(os.environ)
-    with serving.replica() as replica:
+    with exec_replica(serving) as replica:
         print(f"replica: listening on {replica.url}", file=sys.stderr, flush=True)
         for variable, value in replica.client_env().items():
             if variable not in os.environ:

@@ -161,7 +161,7 @@ class Replica:
     def client_env(self) -> dict[str, str]:
         """Environment a client needs to use the replica: every MEA_<SOURCE>_URL, plus the replica's
         own credentials for services that require one (a service's ``client_credentials``)."""
-        from extractors.sources import url_env_var
+        from core.sources import url_env_var
 
         env = {url_env_var(name): url for name, url in self.source_urls().items()}
         for source in self.sources.values():

@@ -1,8 +1,8 @@
 """Run the pipeline's task functions directly, as the DAG's tasks call them."""
 from pathlib import Path
 
+from core.sources import SOURCES
 from extractors.pipeline import extract_source
-from extractors.sources import SOURCES
 from outputs.audit import audit_release
 from outputs.publish import publish
 from outputs.release import build_release

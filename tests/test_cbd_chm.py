@@ -18,6 +18,7 @@ from replica.server import Replica, Response
 from transforms import cbd_chm
 from transforms.catalogue import indicators
 from transforms.quarantine import Quarantine
+from transforms.units import to_unit_code
 
 from golden import assert_matches_golden, load_script, write_golden
 
@@ -115,7 +116,7 @@ def test_lower_case_government_and_units_are_harmonized():
     quarantine = Quarantine("cbd-chm")
     assert cbd_chm.with_countries(frame, quarantine, "nationalReport7")["country_iso3"].tolist() == ["KEN"]
     assert quarantine.rows[0]["value"] == "xx" and "unknown country" in quarantine.rows[0]["reason"]
-    assert cbd_chm.normalise_unit("%") == cbd_chm.normalise_unit(" percent") == "percent"
+    assert to_unit_code("%", "cbd-chm") == to_unit_code(" percent", "cbd-chm") == "PT"
     assert json.loads(cbd_chm.document_links('[{"url": "https://x/a.pdf", "name": "a"}]')) == ["https://x/a.pdf"]
 
 
@@ -126,7 +127,7 @@ def test_parts_have_the_contract_shapes_and_unique_keys(parts):
     assert set(obs["report_cycle"]) == {"cbd:NR7"} and set(obs["convention"]) == {"cbd"}
     assert obs["country_iso3"].nunique() >= 12
     pa = obs[obs["indicator_code"] == "GBF-3.1"]
-    assert set(pa["unit"]) == {"percent"} and set(pa["gbf_target"]) == {"GBF-T03"}
+    assert set(pa["unit"]) == {"PT"} and set(pa["gbf_target"]) == {"GBF-T03"}
     assert {"_T", "Terrestrial", "Marine"} <= set(pa["disaggregation"])
     binary = obs[obs["value_type"] == "categorical"]
     assert set(binary["value_code"]) <= {"yes", "yesFully", "partially", "no"} and binary["value_num"].isna().all()
@@ -143,7 +144,7 @@ def test_bad_records_are_quarantined_with_reasons(parts):
     assert "unknown country code or name 'xx'" in reasons[("government", "xx")]
     assert "not in the GBF indicator thesaurus" in reasons[("indicatorCode", "A.9")]
     assert "not a number" in reasons[("data.value", "not assessed")]
-    assert "not the catalogue unit 'ha'" in reasons[("unit", "km2")]
+    assert "not the catalogue unit 'HA'" in reasons[("unit", "km2")]
     assert "no row in the cbd-chm crosswalk" in reasons[("binaryResponseTarget6.6_2", "??")]
     assert "not a GBF target" in reasons[("globalTargetAlignment", "GBF-TARGET-24")]
     duplicates = q[q["reason"].str.contains("conflicting values")]

@@ -91,7 +91,7 @@ def test_quirks_numeric_codes_string_values_and_namibia(parts):
     obs = pd.read_parquet(parts / "observations.parquet")
     fsm = obs[obs["country_iso3"] == "FSM"]
     assert set(fsm["indicator_code"]) == {"GBF-3.1", "GBF-2.1"}  # typed as the numbers 3.1 and 2.1
-    assert set(fsm.loc[fsm["indicator_code"] == "GBF-3.1", "unit"]) == {"percent"}  # written "%"
+    assert set(fsm.loc[fsm["indicator_code"] == "GBF-3.1", "unit"]) == {"PT"}  # written "%"
     assert "NAM" in set(obs["country_iso3"])  # NA_...xlsx is Namibia, not a missing value
     assert set(obs["report_cycle"]) == {"cbd:NR7"} and set(obs["observation_status"]) == {"reported"}
     assert not obs.duplicated(["country_iso3", "convention", "report_cycle", "indicator_code", "year",
@@ -104,7 +104,7 @@ def test_bad_rows_are_quarantined_with_reasons(parts):
     assert "not a number: 'n/a'" in reasons[("Value", "n/a")]
     assert q.loc[q["field"] == "Year", "reason"].tolist() == ["empty: no value given"]
     assert "no row in the cbd-ort-excel crosswalk" in reasons[("Indicator code", "A.7")]
-    assert "not the catalogue unit 'ha'" in reasons[("unit", "km2")]
+    assert "not the catalogue unit 'HA'" in reasons[("unit", "km2")]
     assert len(q[q["reason"].str.contains("conflicting values")]) == 2
 
 

@@ -43,7 +43,7 @@ def test_the_nightly_dag_runs_on_postgresql_and_celery_and_publishes_to_the_ware
 def test_every_extract_task_runs_in_the_pool_of_its_upstream_host():
     from airflow.dag_processing.dagbag import DagBag
 
-    from extractors.sources import SOURCES
+    from core.sources import SOURCES
     from outputs.pools import DEFAULT_POOL, pool_definitions
 
     dag = DagBag(dag_folder=str(REPO / "dags")).get_dag("mea_reporting_nightly")

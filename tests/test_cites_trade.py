@@ -25,8 +25,8 @@ from outputs.release import build_release
 from replica.faults import FaultyReplica
 from replica.server import Replica, Response
 from transforms.catalogue import indicators
-from transforms.countries import UnknownCountry, countries_table, overrides, to_iso3
 from transforms.cites_trade import CROSSWALK, harmonize, stage
+from transforms.countries import UnknownCountry, countries_table, overrides, to_iso3
 from transforms.observations import NATURAL_KEY
 
 from golden import assert_matches_golden, sorted_csv, write_golden

@@ -143,7 +143,7 @@ def test_parties_cycles_codes_and_submissions(parts):
     coded = obs[obs["indicator_code"] == "CMS-PA-DESIGNATED"]
     assert set(zip(coded["value_code"], coded["value_label"])) <= {("YES", "Yes"), ("NO", "No"),
                                                                    ("PARTIAL", "Partially")}
-    assert set(obs.loc[obs["indicator_code"] == "CMS-PA-AREA", "unit"]) == {"km2"}
+    assert set(obs.loc[obs["indicator_code"] == "CMS-PA-AREA", "unit"]) == {"KM2"}
     subs = pd.read_parquet(parts / "report_submissions.parquet")
     assert set(subs["report_type"]) == {"national_report"}
     assert len(subs[subs["report_cycle"] == "cms:COP14"]) == 11  # 13 respondents, less Atlantis and Underway Albania

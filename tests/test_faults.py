@@ -17,9 +17,9 @@ import pytest
 import requests
 from urllib3 import HTTPResponse
 
+from core.sources import source_module
 from extractors.cites_trade import BadFile
 from extractors.http import MAX_RETRY_AFTER, BoundedRetry, UpstreamError, timeout_setting
-from extractors.pipeline import source_module
 from outputs.release import schema_drift_of
 from replica.faults import EXTRA_FIELD, FAULTS, INBOX_FAULTS, FaultyReplica, inbox_fault
 from replica.server import SNAPSHOTS, Replica

@@ -2,10 +2,10 @@
 import duckdb
 import pytest
 
+from outputs.audit import audit_release
 from outputs.history import describe, prune, releases, rollback
 from outputs.publish import CurrentMoved, publish
 from outputs.release import build_release
-from outputs.audit import audit_release
 from pipeline_helpers import REBUILD, harmonized_parts, run_pipeline
 
 

@@ -10,14 +10,14 @@ import pytest
 
 from extractors import cbd_ort_excel as cbd_extractor
 from extractors import cites_trade as cites_extractor
+from extractors import ramsar_nrf as ramsar_extractor
 from extractors.cites_trade import BadFile
 from extractors.inbox import pick_up
 from extractors.landing import land
-from extractors import ramsar_nrf as ramsar_extractor
+from outputs.release import build_release, write_bulk_table
 from replica.faults import rewritten, with_bomb
 from replica.server import SNAPSHOTS, Replica, Response
 from transforms import cbd_ort_excel, cites_trade, ramsar_nrf
-from outputs.release import build_release, write_bulk_table
 from transforms.workbooks import LayoutError
 
 from pipeline_helpers import ALL, harmonized_parts

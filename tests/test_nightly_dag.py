@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 
-from outputs.release import read_manifest
+from core.manifest import read_manifest
 
 DAGS = Path(__file__).resolve().parents[1] / "dags"
 

@@ -13,8 +13,8 @@ from urllib.parse import unquote_plus
 import pandas as pd
 import pytest
 
-from extractors.state import NothingPublished
-from outputs.release import read_manifest
+from core.manifest import read_manifest
+from core.state import NothingPublished
 from pipeline_helpers import ALL, run_pipeline
 from replica.server import SNAPSHOTS, Replica
 

@@ -4,8 +4,8 @@ import logging
 import pytest
 import requests
 
-from extractors import progress
-from extractors.http import UpstreamError
+from core import progress
+from extractors.http import UpstreamError, body_chunks
 
 
 @pytest.fixture
@@ -54,11 +54,11 @@ class FakeResponse:
 
 
 def test_body_chunks_logs_a_closing_line_in_megabytes(lines):
-    body = b"".join(progress.body_chunks(FakeResponse([b"x" * progress.MB] * 3, length=3 * progress.MB), "cites-trade", "dl"))
+    body = b"".join(body_chunks(FakeResponse([b"x" * progress.MB] * 3, length=3 * progress.MB), "cites-trade", "dl"))
     assert body == b"x" * (3 * progress.MB)
     assert lines[-1].startswith("dl: 3 MB (100%), ") and lines[-1].endswith(" (done)")
 
 
 def test_a_broken_download_names_source_url_and_bytes():
     with pytest.raises(UpstreamError, match=r"cites-trade.*download_db.*broke off after 4 bytes.*ChunkedEncodingError"):
-        b"".join(progress.body_chunks(FakeResponse([b"abcd"], broken=True), "cites-trade", "dl"))
+        b"".join(body_chunks(FakeResponse([b"abcd"], broken=True), "cites-trade", "dl"))

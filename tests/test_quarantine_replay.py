@@ -3,8 +3,8 @@ re-processing run (``make reprocess``) reads them again from raw landing and pub
 the manifest lists every quarantine row that left."""
 import pandas as pd
 
+from core.manifest import read_manifest
 import transforms.cms_ors
-from outputs.release import read_manifest
 from pipeline_helpers import ALL, run_pipeline
 
 SOURCE = "cms-ors"

@@ -81,7 +81,7 @@ def test_coded_and_numeric_answers(parts):
     assert {(c, label) for c, label in zip(coded["value_code"], coded["value_label"])} <= {
         ("A", "Yes"), ("B", "No"), ("C", "In progress"), ("D", "Planned")}
     extent = obs[obs["indicator_code"] == "RAMSAR-WETLAND-EXTENT"]
-    assert set(extent["unit"]) == {"km2"} and set(extent["sdg_indicator"]) == {"6.6.1"}
+    assert set(extent["unit"]) == {"KM2"} and set(extent["sdg_indicator"]) == {"6.6.1"}
     # the workbook gives Austria's extent as 33217300 ha; it is published in km2
     assert extent.loc[(extent["country_iso3"] == "AUT") & (extent["report_cycle"] == "ramsar:COP14"),
                       "value_num"].tolist() == [332173.0]

@@ -12,10 +12,11 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from core.manifest import read_manifest
 from outputs import contracts, sdmx as sdmx_export, views
 from outputs.dictionary import COLUMNS, dictionary
-from outputs.release import read_manifest
-from outputs.workbook import COVERAGE_SHEET, DICTIONARY_SHEET, MISSING, SUBMITTED
+from outputs.workbook import COVERAGE_SHEET, DICTIONARY_SHEET
+from transforms.coverage import MISSING, STATUSES, SUBMITTED
 from report_helpers import published_release
 from transforms.catalogue import indicators
 
@@ -51,7 +52,7 @@ def test_every_published_indicator_is_in_the_dictionary(release):
     assert published and published <= set(listed.index)
     assert set(listed.index) == set(indicators())
     gbf = listed.loc["GBF-3.1"]
-    assert gbf["unit"] == "percent" and gbf["gbf_target"] == "GBF-T03" and gbf["conventions"] == "cbd,ramsar,cms"
+    assert gbf["unit"] == "PT" and gbf["gbf_target"] == "GBF-T03" and gbf["conventions"] == "cbd,ramsar,cms"
     assert gbf["description"].startswith("Coverage of protected areas") and "  " not in gbf["description"]
     assert gbf["defined_in"] == "transforms/mappings/indicators/shared.yaml"
 
@@ -97,11 +98,11 @@ def test_workbook_coverage_matrix_has_conditional_colours(release):
     cells = {v for row in sheet.iter_rows(min_row=2, min_col=2, values_only=True) for v in row}
     assert {SUBMITTED, MISSING} <= cells
     rules = [r for rng in sheet.conditional_formatting for r in rng.rules]
-    assert sorted(r.formula[0] for r in rules) == [f'"{MISSING}"', f'"{SUBMITTED}"']
+    assert sorted(r.formula[0] for r in rules) == sorted(f'"{status}"' for status in STATUSES)
     assert all(r.dxf.fill is not None for r in rules)
     one = coverage.iloc[0]
     row = next(r for r in sheet.iter_rows(min_row=2, values_only=True) if r[0] == one["country_iso3"])
-    assert row[header.index(one["report_cycle"])] == (SUBMITTED if one["submitted"] else MISSING)
+    assert row[header.index(one["report_cycle"])] == one["status"]
 
 
 def test_workbook_keeps_formula_like_text_as_text(tmp_path):
@@ -203,7 +204,7 @@ def test_submissions_by_cycle_and_synergy_by_target_agree_with_their_tables(rele
         synergy = con.execute("SELECT * FROM synergy_by_target").df()
     coverage = pd.read_parquet(release / "coverage.parquet")
     submitted = coverage[coverage["submitted"]].groupby(["convention", "report_cycle"]).size()
-    expected = coverage.groupby(["convention", "report_cycle"]).size()
+    expected = coverage[coverage["expected"]].groupby(["convention", "report_cycle"]).size()
     for row in cycles.itertuples():
         assert row.parties_submitted == submitted[(row.convention, row.report_cycle)]
         assert row.parties_expected == expected[(row.convention, row.report_cycle)]

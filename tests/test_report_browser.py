@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import pandas as pd
 import pytest
 
-from outputs.release import read_manifest
+from core.manifest import read_manifest
 from outputs.report import HEATMAP_ID, REPORT
 from report_helpers import published_release
 

@@ -1,7 +1,9 @@
 """The shared indicator catalogue: every YAML file in mappings/indicators/, one entry per code.
 
 Shared indicators (fed by several conventions) live in shared.yaml; indicators only one source
-feeds live in that source's file. A code defined twice is an error, not a silent override.
+feeds live in that source's file. A code defined twice is an error, not a silent override, and so
+is an indicator without valid unit metadata: a numeric indicator's unit must be a code of the one
+unit list (mappings/units.csv, transforms.units); any other indicator has no unit (null).
 """
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
+
+from transforms.units import UNITS, unit_codes
 
 CATALOGUE = Path(__file__).parent / "mappings" / "indicators"
 
@@ -22,8 +26,24 @@ def indicators() -> dict[str, dict]:
         for entry in yaml.safe_load(path.read_text(encoding="utf-8")) or []:
             if entry["code"] in entries:
                 raise ValueError(f"indicator {entry['code']} is defined twice (again in {path.name})")
+            check_unit(entry, path)
             entries[entry["code"]] = {**entry, "catalogue_file": path.name}
     return entries
+
+
+def check_unit(entry: dict, path: Path) -> None:
+    """A ValueError naming the file and the indicator unless its unit metadata is valid: a code of the
+    unit list for a numeric indicator, null for a boolean, categorical or text one."""
+    where = f"transforms/mappings/indicators/{path.name}: indicator {entry['code']}"
+    if "unit" not in entry:
+        raise ValueError(f"{where} has no unit key (a code of transforms/mappings/{UNITS.name}, "
+                         "or null when not numeric)")
+    unit, value_type = entry["unit"], entry.get("value_type")
+    if value_type == "numeric" and unit not in unit_codes():
+        raise ValueError(f"{where} has unit {unit!r}, which is not a code of transforms/mappings/{UNITS.name} "
+                         f"({', '.join(unit_codes())})")
+    if value_type != "numeric" and unit is not None:
+        raise ValueError(f"{where} is {value_type}, so its unit must be null, not {unit!r}")
 
 
 def indicator(code: str) -> dict:

@@ -5,6 +5,8 @@ indicator codes as the ORT writes them). Harmonizing maps 7NR indicator data row
 answers to GBF-<code> observations (cycle cbd:NR7), national targets and their GBF alignment to
 ``national_targets``, and 7NR/6NR index docs to ``report_submissions``. The indicator-data rules
 (crosswalk, units, numbers, duplicate keys) are shared with the ORT Excel template (cbd_ort_excel).
+Units: the free text a Party writes becomes a code of the one unit list through the source's reviewed
+spellings (mappings/units/<source>.csv, transforms.units) and must be the catalogue unit.
 """
 from __future__ import annotations
 
@@ -15,12 +17,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from core.state import all_deferred, fresh_then_carried
 from extractors.cbd_chm import solr_docs
-from extractors.state import all_deferred, fresh_then_carried
 from transforms.catalogue import indicator
 from transforms.countries import UnknownCountry, to_iso3
 from transforms.observations import NATURAL_KEY, with_catalogue
 from transforms.quarantine import Origin, Quarantine
+from transforms.units import UnknownUnit, to_unit_code
 
 SOURCE = "cbd-chm"
 CONVENTION = "cbd"
@@ -37,8 +40,6 @@ TARGET_COLUMNS = ["country_iso3", "title", "description", "gbf_target", "degree_
 #: 2026-11: binary answers as the ORT stores them (clearing-house-documentation,
 #: national-report-binary-indicator-data/request-body.md); which ones map is the crosswalk's call.
 ANSWER_LABELS = {"yes": "Yes", "yesFully": "Yes, fully", "partially": "Partially", "no": "No"}
-#: 2026-11: Parties write the same unit several ways in ORT indicator data (convention-sources.md §1).
-UNIT_ALIASES = {"%": "percent", "per cent": "percent", "percentage": "percent", "hectares": "ha", "hectare": "ha"}
 GBF_TARGET = re.compile(r"^GBF-TARGET-(?P<n>0[1-9]|1[0-9]|2[0-3])$")
 
 
@@ -73,11 +74,6 @@ def parse_year(value) -> int:
     return int(number)
 
 
-def normalise_unit(unit) -> str | None:
-    text = str(unit).strip() if unit is not None and not pd.isna(unit) else ""
-    return UNIT_ALIASES.get(text.lower(), text) or None
-
-
 def origin(row: dict) -> Origin:
     return Origin(row["raw_sha256"], row["source_url"], row["retrieved_at"])
 
@@ -99,9 +95,15 @@ def data_observations(rows: pd.DataFrame, crosswalk: dict, field: str, entity: s
         mapped = crosswalk[(field, code)]
         if mapped is None:
             continue  # a reviewed exclusion (the crosswalk rule says why)
-        unit, expected = normalise_unit(row["unit"]), indicator(mapped).get("unit")
+        try:
+            unit = to_unit_code(row["unit"], source)
+        except UnknownUnit as exc:
+            reject("unit", row["unit"], str(exc))
+            continue
+        expected = indicator(mapped).get("unit")
         if unit != expected:
-            reject("unit", row["unit"], f"unit {row['unit']!r} is not the catalogue unit {expected!r} of {mapped}")
+            reject("unit", row["unit"],
+                   f"unit {row['unit']!r} ({unit}) is not the catalogue unit {expected!r} of {mapped}")
             continue
         out.append({"country_iso3": row["country_iso3"], "convention": CONVENTION, "report_cycle": NR7,
                     "indicator_code": mapped, "year": row["year"], "disaggregation": row["disaggregation"],

@@ -3,7 +3,8 @@
 Staging checks each landed workbook against ``extractors/cbd_ort_excel.layout.yaml`` (file name
 gives the Party, sheet, header row and columns) and fails naming the file and what is missing;
 rows whose year or value do not parse are quarantined. Harmonizing applies the same indicator-data
-rules as the Clearing-House (transforms.cbd_chm): crosswalk, catalogue unit, unique keys.
+rules as the Clearing-House (transforms.cbd_chm): crosswalk, catalogue unit (the ``Unit`` cell as a code
+of the one unit list, through mappings/units/cbd-ort-excel.csv), unique keys.
 """
 from __future__ import annotations
 

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from core.duck import connect, identifier, literal
+from core.progress import Progress
 from extractors.cites_trade import check_layout, extracted_members, layouts, read_header
-from extractors.progress import Progress
 from transforms.catalogue import indicator
 from transforms.countries import UnknownCountry, overrides, to_iso3
-from transforms.duck import connect, identifier, literal
 from transforms.observations import with_catalogue
-from transforms.quarantine import Origin, Quarantine
+from transforms.quarantine import COLUMNS as QUARANTINE_COLUMNS, Origin, Quarantine
 
 SOURCE = "cites-trade"
 MAPPINGS = Path(__file__).parent / "mappings"
@@ -225,18 +225,21 @@ def harmonize(staging_dir: Path, out_dir: Path) -> Path:
                              ("comptab", ("importer", "exporter", "origin"))):
             checked_view(con, table, roles)
         valid = quarantine_codes(con, "shipments", code_checks(RELEASE_FIELDS), "id", quarantine)
-        attributable = quarantine_codes(con, "shipments", reporter_checks(), "id", quarantine)
         export_id = "source_file || '@' || left(raw_sha256, 12) || '#' || row_number"
-        export_ok = quarantine_codes(con, "comptab", code_checks(EXPORT_FIELDS) + party_checks(), export_id, quarantine)
+        export_valid = quarantine_codes(con, "comptab", code_checks(EXPORT_FIELDS), export_id, quarantine)
+        # a role that is not a country is left out alone, noted once; the row counts for the other role
+        notes = [role_notes(con, "shipments", valid, "id", RELEASE_FIELDS),
+                 role_notes(con, "comptab", export_valid, export_id, EXPORT_FIELDS)]
         # not sorted here: build_release sorts the stacked table by its key once
         con.execute(f"""COPY (SELECT {', '.join(map(identifier, CITES_TRADE_COLUMNS))} FROM checked_shipments
             WHERE {valid})
             TO {literal(out_dir / 'cites_trade.parquet')} (FORMAT parquet)""")
-        observations = pd.concat([release_observations(con, f"{valid} AND {attributable}"),
-                                  export_observations(con, export_ok, quarantine)], ignore_index=True)
+        observations = pd.concat([release_observations(con, f"{valid} AND {REPORTER_IS_A_COUNTRY}"),
+                                  export_observations(con, export_valid, quarantine)], ignore_index=True)
     with_catalogue(observations).to_parquet(out_dir / "observations.parquet", index=False)
     staged = pd.read_parquet(staging_dir / "quarantine.parquet")
-    pd.concat([staged, quarantine.frame()], ignore_index=True).to_parquet(out_dir / "quarantine.parquet", index=False)
+    pd.concat([staged, quarantine.frame(), *(n for n in notes if len(n))], ignore_index=True) \
+        .to_parquet(out_dir / "quarantine.parquet", index=False)
     return out_dir
 
 
@@ -256,7 +259,7 @@ def load_code_lists(con) -> None:
         SELECT unnest([importer, exporter, origin]) AS code FROM shipments
         UNION ALL SELECT unnest([importer, exporter, origin]) FROM comptab) WHERE code IS NOT NULL ORDER BY code""")
     country = pd.DataFrame([country_of(code) for (code,) in codes.fetchall()],  # noqa: F841 - read by DuckDB
-                           columns=["code", "iso3", "status", "reason"])
+                           columns=["code", "iso3", "status", "reason", "what"])
     con.execute("CREATE TABLE country_codes AS SELECT * FROM country")
 
 
@@ -269,20 +272,27 @@ def term_indicators() -> pd.DataFrame:
                          "indicator_code": mapped["indicator_code"]}).reset_index(drop=True)
 
 
-def country_of(code: str) -> tuple[str, str | None, str, str | None]:
-    """(code, iso3, status, reason): status country, not_country (a reviewed row without ISO3) or unknown."""
+def country_of(code: str) -> tuple[str, str | None, str, str | None, str | None]:
+    """(code, iso3, status, reason, what): status country, not_country (a reviewed row without ISO3) or
+    unknown; ``what`` says what a not_country code is, from its reviewed row: "unknown" (XX),
+    "region: Various" (XV), "former: Serbia and Montenegro" (CS), "Former Yugoslavia" (YU)."""
     try:
-        return code, to_iso3(code, source=SOURCE), "country", None
+        return code, to_iso3(code, source=SOURCE), "country", None, None
     except UnknownCountry as exc:
-        reviewed = code.strip().upper() in overrides(SOURCE) or code.strip().upper() in overrides()
-        return code, None, "not_country" if reviewed else "unknown", str(exc)
+        key = code.strip().upper()
+        row = overrides(SOURCE).get(key) or overrides().get(key)
+        if row is None:
+            return code, None, "unknown", str(exc), None
+        kind, name = row.get("kind") or "not a country", row.get("name") or ""
+        what = kind if name.lower() in ("", kind) else name if kind in name.lower() else f"{kind}: {name}"
+        return code, None, "not_country", str(exc), what
 
 
 def checked_view(con, table: str, roles: tuple[str, ...]) -> None:
-    """``checked_<table>``: the staged rows with each country code's ISO3, status and reason."""
+    """``checked_<table>``: the staged rows with each country code's ISO3, status, reason and what it is."""
     joins = " ".join(f"LEFT JOIN country_codes {r[0]} ON {r[0]}.code = t.{r}" for r in roles)
-    columns = ", ".join(f"{r[0]}.iso3 AS {r}_iso3, {r[0]}.status AS {r}_status, {r[0]}.reason AS {r}_reason"
-                        for r in roles)
+    columns = ", ".join(f"{r[0]}.iso3 AS {r}_iso3, {r[0]}.status AS {r}_status, {r[0]}.reason AS {r}_reason, "
+                        f"{r[0]}.what AS {r}_what" for r in roles)
     con.execute(f"CREATE VIEW checked_{table} AS SELECT t.*, {columns} FROM {table} t {joins}")
 
 
@@ -306,20 +316,51 @@ def code_checks(fields: dict[str, str]) -> list[tuple[str, str, str, str]]:
     return checks
 
 
-def reporter_checks() -> list[tuple[str, str, str, str]]:
-    """A release record whose reporting Party (exporter of E, importer of I) is not a country, e.g. XX:
-    published in cites_trade, but no country's observation."""
-    return [(field, col, f"reporter_type = '{kind}' AND {col}_status IS DISTINCT FROM 'country' "
-             f"AND {col}_status IS DISTINCT FROM 'unknown'",
-             f"'{col}-reported record whose {col} is not a country: ' || coalesce({col}_reason, 'blank')")
-            for field, col, kind in (("Exporter", "exporter", "E"), ("Importer", "importer", "I"))]
+#: a release record counts only for the Party that reported it (the exporter of E, the importer of I)
+REPORTER_IS_A_COUNTRY = "CASE reporter_type WHEN 'E' THEN exporter_status ELSE importer_status END = 'country'"
+#: (role column, the other role, what that role's aggregates are called, the Reporter.type of the role)
+ROLES = (("importer", "exporter", "imports", "I"), ("exporter", "importer", "exports", "E"))
 
 
-def party_checks() -> list[tuple[str, str, str, str]]:
-    """A comparative-tabulation row counts for both its importer and its exporter: both must be countries."""
-    return [(field, col, f"{col}_status IS DISTINCT FROM 'country' AND {col}_status IS DISTINCT FROM 'unknown'",
-             f"'{field} is not a country: ' || coalesce({col}_reason, 'blank')")
-            for field, col in (("Importer", "importer"), ("Exporter", "exporter"))]
+def role_reason(col: str, other: str, aggregates: str, reporter: str | None) -> str:
+    """SQL of why a row's ``col`` is left out and whom the row still counts for. A comparative-tabulation
+    row counts for each of its importer and exporter that is a country; a release record (``reporter``,
+    the Reporter.type of ``col``, given) only for the Party that reported it, when that one is a country."""
+    code = f"'{col} ''' || {col} || ''' is not a country (' || coalesce({col}_what, 'not reviewed') || ')'"
+    what = f"CASE WHEN {col} IS NULL THEN '{col} is blank' ELSE {code} END"
+    if reporter is None:
+        counts = (f"CASE WHEN {other}_status = 'country' THEN ': left out of {aggregates}; the row counts for its "
+                  f"{other}' ELSE ': neither the importer nor the exporter is a country, so the row counts for no "
+                  "Party' END")
+    else:
+        counts = (f"CASE WHEN reporter_type = '{reporter}' THEN ': the {col} reported this record, so it counts "
+                  "for no Party (a release record counts only for the Party that reported it); published in "
+                  f"cites_trade' WHEN {other}_status = 'country' THEN ': left out of {aggregates}; the row counts "
+                  f"for its {other}, who reported it' ELSE ': left out of {aggregates}; the row counts for no Party "
+                  f"(its {other}, who reported it, is not a country either)' END")
+    return f"{what} || {counts}"
+
+
+def role_notes(con, table: str, ok: str, record_id: str, fields: dict[str, str]) -> pd.DataFrame:
+    """Quarantine rows, one per importer or exporter that is not a country (XX, XV, CS, ... or blank) in
+    the rows of ``checked_<table>`` passing ``ok``: only that role is left out (NULL ISO3, in no aggregate
+    of that role); the row still counts for the other role. One SQL statement however many rows: the
+    release has ~23 million. The origin is no role (nothing is counted by origin) and is not noted."""
+    release = "reporter_type" in fields
+    not_both = " OR ".join(f"{col}_status IS DISTINCT FROM 'country'" for col, *_ in ROLES)
+    # one scan of the table for the (few) rows with such a role; each role's notes come from those
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE role_rows AS SELECT ({record_id})::VARCHAR AS record_id,
+            source_file, row_number, raw_sha256, source_url, retrieved_at, {'reporter_type' if release else 'NULL'}
+            AS reporter_type, {', '.join(f'{c}, {c}_status, {c}_what' for c, *_ in ROLES)}
+        FROM checked_{table} WHERE {ok} AND ({not_both})""")
+    parts = " UNION ALL ".join(
+        f"""SELECT {literal(SOURCE)} AS source_system, source_file AS entity, record_id AS source_record_id,
+            {literal(fields[col])} AS field, {col} AS value,
+            {role_reason(col, other, aggregates, kind if release else None)} AS reason, raw_sha256, source_url,
+            retrieved_at AS first_seen, retrieved_at AS last_seen, row_number, {i} AS k
+        FROM role_rows WHERE {col}_status IS DISTINCT FROM 'country'"""
+        for i, (col, other, aggregates, kind) in enumerate(ROLES))
+    return con.execute(f"SELECT {', '.join(QUARANTINE_COLUMNS)} FROM ({parts}) ORDER BY entity, row_number, k").df()
 
 
 def quarantine_codes(con, table: str, checks, record_id: str, quarantine: Quarantine) -> str:
@@ -372,12 +413,13 @@ def release_observations(con, ok: str) -> pd.DataFrame:
 
 def export_observations(con, ok: str, quarantine: Quarantine) -> pd.DataFrame:
     """Per export, country x year x appendix x role x reporting side: the mapped quantities of a
-    comparative tabulation. Overlapping exports: the latest-retrieved keeps the key, the others
-    are quarantined."""
+    comparative tabulation. A row counts for its importer and its exporter, each when it is a country
+    (an XX exporter leaves the row in its importer's imports, both sides' quantities). Overlapping
+    exports: the latest-retrieved keeps the key, the others are quarantined."""
     sides = " UNION ALL ".join(
         f"SELECT {who}_iso3 AS country_iso3, '{who.upper()}' AS role, '{by.upper()}' AS reported_by, "
         f"{by}_quantity AS quantity, 'comptab.{by.capitalize()} reported quantity' AS field, * "
-        f"FROM checked_comptab WHERE {ok}"
+        f"FROM checked_comptab WHERE {ok} AND {who}_status = 'country'"
         for who in ("importer", "exporter") for by in ("importer", "exporter"))
     frame = con.execute(f"""
         SELECT s.country_iso3, s.year, s.appendix, s.role, s.reported_by, m.indicator_code, m.source_field,

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from core.state import all_deferred, fresh_then_carried
 from extractors.informea import deferred_key, nav_items, unwrap_collection
-from extractors.state import all_deferred, fresh_then_carried
 from transforms.countries import UnknownCountry, to_iso3
 from transforms.cycles import NoCycle, report_cycle
 from transforms.observations import with_catalogue

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from extractors.pipeline import source_module
-from outputs.paths import data_dir
+from core.paths import data_dir
+from core.sources import source_module
 from transforms import reuse
 
 

@@ -4,7 +4,9 @@ Staging checks each landed workbook against ``extractors/ramsar_nrf.yaml`` (shee
 Party column, exactly the declared question columns) and fails naming the file and the missing or
 unexpected header. Coded answers must be a declared option, numbers must parse; other cells are
 quarantined. Harmonizing maps Party names to ISO3 and (question, option) to indicators through the
-reviewed crosswalk: coded answers become categorical observations, numbers numeric ones.
+reviewed crosswalk: coded answers become categorical observations, numbers numeric ones, their unit
+(declared, or the Party's "<question> unit" cell) mapped to a code of the one unit list through
+mappings/units/ramsar-nrf.csv and the value converted to the catalogue unit.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from transforms.catalogue import indicator
 from transforms.cbd_chm import OBSERVATION_COLUMNS, load_crosswalk, origin, parse_number, unique_keys
 from transforms.countries import UnknownCountry, to_iso3
 from transforms.quarantine import Quarantine
+from transforms.units import UnknownUnit, to_unit_code
 from transforms.workbooks import LayoutError, blank, declared_rows, stage_workbooks
 
 SOURCE = "ramsar-nrf"
@@ -25,8 +28,9 @@ CONVENTION = "ramsar"
 ENTITY = "answers"
 COLUMNS = ["record_id", "file", "row", "party", "report_cycle", "year", "question", "answer", "value_code",
            "value_label", "value_num", "unit", "source_url", "raw_sha256", "retrieved_at"]
-#: hectares per unit. 2026-11: Parties report wetland extent in km2 or ha; the catalogue unit is km2
-HECTARES = {"km2": 100.0, "ha": 1.0}
+#: hectares per unit code (mappings/units.csv). 2026-11: Parties report wetland extent in km2 or ha;
+#: the catalogue unit is KM2
+HECTARES = {"KM2": 100.0, "HA": 1.0}
 
 
 def stage(fetch_log_path: Path, data_dir: Path, out_dir: Path) -> Path:
@@ -116,8 +120,18 @@ def answer_observations(answers: pd.DataFrame, quarantine: Quarantine) -> pd.Dat
         if code is None:
             continue  # a reviewed exclusion (the crosswalk rule says why)
         unit, value = indicator(code).get("unit"), row["value_num"]
-        if pd.notna(value) and row["unit"] != unit:
-            value = value * HECTARES[row["unit"]] / HECTARES[unit]
+        if pd.notna(value):
+            try:
+                given = to_unit_code(row["unit"], SOURCE)
+            except UnknownUnit as exc:
+                reject("unit", row["unit"], str(exc))
+                continue
+            if given != unit and not {given, unit} <= set(HECTARES):
+                reject("unit", row["unit"], f"unit {row['unit']!r} ({given}) is not the catalogue unit {unit!r} of "
+                       f"{code} and has no conversion to it")
+                continue
+            if given != unit:
+                value = value * HECTARES[given] / HECTARES[unit]
         out.append({"country_iso3": iso3, "convention": CONVENTION, "report_cycle": row["report_cycle"],
                     "indicator_code": code, "year": row["year"], "disaggregation": "_T", "value_num": value,
                     "value_code": row["value_code"], "value_label": row["value_label"], "unit": unit,

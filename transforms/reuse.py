@@ -18,25 +18,26 @@ import shutil
 from functools import cache
 from pathlib import Path
 
-from extractors.state import raw_pages
-from outputs.paths import REPO_ROOT, current_release
+from core.paths import REPO_ROOT, current_release
+from core.state import published_upstream, raw_pages
 
 log = logging.getLogger(__name__)
 FINGERPRINT = "fingerprint.json"
 REUSED = "reused.json"
 #: what harmonized parts are made by, besides the raw files: a change here re-harmonizes every source
-CODE = ("transforms/**/*.py", "transforms/mappings/**/*", "extractors/*.yaml", "outputs/*.py", "outputs/*.yaml",
+CODE = ("core/*.py", "transforms/**/*.py", "transforms/mappings/**/*", "extractors/*.yaml", "outputs/*.py", "outputs/*.yaml",
         "expectations/*.json")
 
 
 def fingerprint(fetch_log: dict) -> str:
-    """The raw files a fetch log names (as a set: the same files fetched again give the same
-    fingerprint) and the code and mappings that harmonize them, as one hash. A page known to hold
-    no records adds nothing to the parts, so the empty page an incremental night fetches does not
-    count."""
+    """The upstream, the raw files a fetch log names (as a set: the same files fetched again give
+    the same fingerprint) and the code and mappings that harmonize them, as one hash. A page known
+    to hold no records adds nothing to the parts, so the empty page an incremental night fetches
+    does not count. Parts of another upstream are never reused, even for the same bytes."""
     raw = sorted({(page["sha256"], page.get("retrieved_at")) for page in raw_pages(fetch_log)
                   if page.get("records") != 0})
-    return hashlib.sha256(json.dumps({"raw": raw, "code": code_digest()}).encode()).hexdigest()
+    return hashlib.sha256(json.dumps({"upstream": published_upstream(fetch_log), "raw": raw,
+                                      "code": code_digest()}).encode()).hexdigest()
 
 
 @cache

@@ -2,8 +2,10 @@
 
 Staging keeps the API's names and codes, parses the string values and zero-pads M49 area codes;
 harmonizing maps areas to ISO3 (countries -> observations) or keeps them as M49 (regions and
-groups -> sdg_aggregates), places each series in its release cycle and maps Nature to a status,
-by the reviewed rules of mappings/sdg_series.yaml. Every rejected row goes to quarantine.
+groups -> sdg_aggregates), places each series in its release cycle, maps Nature to a status, by the
+reviewed rules of mappings/sdg_series.yaml, and maps attributes.Units (PERCENT, INDEX, ...) to a code
+of the one unit list (mappings/units/sdg-api.csv), which must be the catalogue unit of the series'
+indicator. Every rejected row goes to quarantine.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from transforms.catalogue import indicator
 from transforms.countries import UnknownCountry, overrides, to_iso3
 from transforms.observations import NATURAL_KEY, with_catalogue
 from transforms.quarantine import Origin, Quarantine
+from transforms.units import UnknownUnit, to_unit_code
 
 SOURCE = "sdg-api"
 ENTITY = "Series/Data"
@@ -251,6 +254,16 @@ def place_rows(staged: pd.DataFrame, releases: dict[str, str], quarantine: Quara
                    f"Nature {rec['nature']!r} has no observation_status in sdg_series.yaml")
             continue
         try:
+            unit = to_unit_code(rec["units"], SOURCE)
+        except UnknownUnit as exc:
+            reject("unit", rec["units"], str(exc))
+            continue
+        expected = indicator(rule["indicator_code"]).get("unit")
+        if unit != expected:
+            reject("unit", rec["units"], f"unit {rec['units']!r} ({unit}) is not the catalogue unit {expected!r} "
+                   f"of {rule['indicator_code']}")
+            continue
+        try:
             iso3 = to_iso3(rec["area_m49"], source=SOURCE)
         except UnknownCountry as exc:
             if not is_aggregate(rec["area_m49"]):
@@ -259,9 +272,10 @@ def place_rows(staged: pd.DataFrame, releases: dict[str, str], quarantine: Quara
                 continue
             iso3 = None
         rows.append({**rec, "country_iso3": iso3, "convention": rule["convention"], "report_cycle": cycle,
-                     "indicator_code": rule["indicator_code"], "observation_status": natures[rec["nature"]]})
+                     "indicator_code": rule["indicator_code"], "observation_status": natures[rec["nature"]],
+                     "unit": unit})
     columns = list(staged.columns) + ["country_iso3", "convention", "report_cycle", "indicator_code",
-                                      "observation_status"]
+                                      "observation_status", "unit"]
     return pd.DataFrame(rows, columns=columns).rename(columns={"series": "series_code"})
 
 
@@ -292,7 +306,7 @@ def observations_part(rows: pd.DataFrame) -> pd.DataFrame:
         "country_iso3": rows["country_iso3"], "convention": rows["convention"], "report_cycle": rows["report_cycle"],
         "indicator_code": rows["indicator_code"], "year": rows["year"].astype("int64"),
         "disaggregation": rows["disaggregation"], "value_num": rows["value_num"].astype("float64"),
-        "value_code": None, "value_label": None, "unit": rows["units"],
+        "value_code": None, "value_label": None, "unit": rows["unit"],
         "observation_status": rows["observation_status"], "source_system": SOURCE,
         "source_record_id": rows["record_id"], "source_field": rows["series_code"],
         "source_url": rows["source_url"], "raw_sha256": rows["raw_sha256"], "retrieved_at": rows["retrieved_at"],
@@ -308,7 +322,7 @@ def aggregates_part(rows: pd.DataFrame) -> pd.DataFrame:
         "sdg_indicator": rows["indicator_code"].map(lambda c: indicator(c).get("sdg_indicator")),
         "series_code": rows["series_code"], "year": rows["year"].astype("int64"),
         "disaggregation": rows["disaggregation"], "value_num": rows["value_num"].astype("float64"),
-        "unit": rows["units"], "observation_status": rows["observation_status"], "source_system": SOURCE,
+        "unit": rows["unit"], "observation_status": rows["observation_status"], "source_system": SOURCE,
         "source_url": rows["source_url"], "raw_sha256": rows["raw_sha256"], "retrieved_at": rows["retrieved_at"],
     })
 

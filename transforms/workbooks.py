@@ -10,6 +10,7 @@ import openpyxl
 import pandas as pd
 from defusedxml import DefusedXmlException
 
+from core.errors import Permanent
 from transforms.quarantine import Quarantine
 
 # openpyxl parses workbook XML through defusedxml when it is installed, unless OPENPYXL_DEFUSEDXML
@@ -19,8 +20,9 @@ if not openpyxl.DEFUSEDXML:
                       "refusing to parse inbox workbooks without it")
 
 
-class LayoutError(ValueError):
-    """A workbook that does not match the declared layout; names the file and what is wrong."""
+class LayoutError(ValueError, Permanent):
+    """A workbook that does not match the declared layout; names the file and what is wrong.
+    Permanent (core.errors): reading the same file again fails the same way, so no retries."""
 
 
 def stage_workbooks(source: str, entity: str, columns: list[str], read_workbook: Callable,

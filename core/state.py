@@ -8,15 +8,16 @@ publish, so a failed night never advances a cursor.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from outputs.paths import data_dir
+from core import settings
+from core.paths import data_dir
 
+log = logging.getLogger(__name__)
 FILE = "published-fetch.json"
-#: a cursor cannot see records deleted upstream, so incremental sources fetch everything again this often
-FULL_REFRESH_DAYS = 7
 
 
 class NothingPublished(RuntimeError):
@@ -30,14 +31,33 @@ def published_fetch_log(source: str, folder: Path | None = None) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def incremental_base(source: str, folder: Path, full_refresh: bool = False) -> tuple[dict | None, str]:
+def published_upstream(fetch_log: dict) -> str:
+    """The upstream a fetch log came from (logs written before upstreams were recorded: its base URL)."""
+    return fetch_log.get("upstream") or fetch_log["base_url"]
+
+
+def upstream_reset(source: str, folder: Path, upstream: str) -> dict | None:
+    """``{"from", "to"}`` when the published state of ``source`` came from another upstream than
+    ``upstream`` (said once in the log): nothing of it may be built on. None otherwise."""
+    published = published_fetch_log(source, folder)
+    if published is None or published_upstream(published) == upstream:
+        return None
+    before = published_upstream(published)
+    log.warning("[%s] upstream changed from %s to %s: its published state is not built on; fetching "
+                "everything, carrying nothing", source, before, upstream)
+    return {"from": before, "to": upstream}
+
+
+def incremental_base(source: str, folder: Path, upstream: str, full_refresh: bool = False) -> tuple[dict | None, str]:
     """What an incremental source builds on: (the published fetch log, or None when this run must
     fetch everything; when the last full fetch was). A full fetch is due when asked for, before
-    the first publish, and every ``MEA_FULL_REFRESH_DAYS`` days (default 7), so deletions upstream
-    reach the release within a week."""
+    the first publish, when the published state came from another upstream, and every
+    ``MEA_FULL_REFRESH_DAYS`` days (default 7), so deletions upstream reach the release within a week."""
     published = published_fetch_log(source, folder)
+    if published is not None and published_upstream(published) != upstream:
+        published = None
     now = datetime.now(timezone.utc)
-    days = float(os.environ.get("MEA_FULL_REFRESH_DAYS", FULL_REFRESH_DAYS))
+    days = settings.number("MEA_FULL_REFRESH_DAYS")
     last_full = (published or {}).get("last_full_at")
     due = last_full is None or now - datetime.fromisoformat(last_full) > timedelta(days=days)
     if full_refresh or due:

@@ -1,16 +1,17 @@
 """Where the data folder is: ``MEA_DATA_DIR``, else ./var at the repository root."""
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
+
+from core import settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def data_dir() -> Path:
     """The data folder (raw landing, runs, releases, current, mea.duckdb), created if missing."""
-    path = Path(os.environ.get("MEA_DATA_DIR") or REPO_ROOT / "var").resolve()
+    path = Path(settings.text("MEA_DATA_DIR") or REPO_ROOT / "var").resolve()
     path.mkdir(parents=True, exist_ok=True)
     return path
 

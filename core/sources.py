@@ -7,8 +7,11 @@ are never logged or landed.
 """
 from __future__ import annotations
 
-import os
+import hashlib
+import importlib
 from dataclasses import dataclass
+
+from core import settings
 
 
 @dataclass(frozen=True)
@@ -27,7 +30,7 @@ class Source:
 
 def url_env_var(system: str) -> str:
     """The environment variable carrying a source's base URL, e.g. cbd-chm -> MEA_CBD_CHM_URL."""
-    return "MEA_" + system.upper().replace("-", "_") + "_URL"
+    return settings.source_variable(system, "URL")
 
 
 SOURCES: dict[str, Source] = {s.system: s for s in (
@@ -62,27 +65,48 @@ def get_source(system: str) -> Source:
         raise KeyError(f"unknown source_system {system!r}; known: {sorted(SOURCES)}") from None
 
 
+def source_module(package: str, source: str):
+    """``<package>.<source>`` (dashes as underscores): the source's extractor or transform."""
+    return importlib.import_module(f"{package}.{source.replace('-', '_')}")
+
+
 def base_url(system: str) -> str:
     """The base URL of ``system``: MEA_<SOURCE>_URL, else its Airflow connection, else the default."""
     source = get_source(system)
-    url = os.environ.get(source.env_var) or _connection_url(source.connection_id) or source.default_url
+    url = settings.text(source.env_var) or _connection_url(source.connection_id) or source.default_url
     if not url:
         raise ValueError(f"[{system}] has no base URL: it is read from the inbox, not fetched")
     return url.rstrip("/")
 
 
+def upstream_id(system: str, url: str) -> str:
+    """Whose data a source's state holds: its base URL, and for a source with a credential the
+    account the credential belongs to (the connection's login, else a short fingerprint of the
+    credential; never the credential itself). State from another upstream is never built on."""
+    token = settings.text(settings.source_variable(system, "TOKEN"))
+    connection = airflow_connection(get_source(system).connection_id) if not token else None
+    login = getattr(connection, "login", None)
+    credential = token or getattr(connection, "password", None)
+    if login:
+        return f"{url} as {login}"
+    if credential:
+        return f"{url} as credential sha256:{hashlib.sha256(credential.encode()).hexdigest()[:12]}"
+    return url
+
+
 def secret(system: str) -> str:
     """The credential of ``system``: MEA_<SOURCE>_TOKEN, else its Airflow connection's password."""
     source = get_source(system)
-    variable = "MEA_" + system.upper().replace("-", "_") + "_TOKEN"
-    value = os.environ.get(variable) or getattr(_connection(source.connection_id), "password", None)
+    variable = settings.source_variable(system, "TOKEN")
+    value = settings.text(variable) or getattr(airflow_connection(source.connection_id), "password", None)
     if not value:
         raise PermissionError(f"[{system}] no credential: set {variable} or the password of the Airflow "
                               f"connection {source.connection_id!r}")
     return value
 
 
-def _connection(connection_id: str):
+def airflow_connection(connection_id: str):
+    """The Airflow connection ``connection_id``, or None without Airflow, such a connection or an API server."""
     try:
         from airflow.sdk import Connection  # imported late: extractors run without Airflow too
         return Connection.get(connection_id)
@@ -92,7 +116,7 @@ def _connection(connection_id: str):
 
 def _connection_url(connection_id: str) -> str | None:
     """The URL held by an Airflow connection (extra ``base_url``, else scheme://host:port/schema)."""
-    conn = _connection(connection_id)
+    conn = airflow_connection(connection_id)
     if conn is None:
         return None
     extra = conn.extra_dejson or {}

@@ -1,14 +1,11 @@
 """DuckDB helpers shared by the bulk paths: spilling connections and vetted SQL text."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import duckdb
 
-#: DuckDB's own memory (it spills past it); the process peak stays a few hundred MB above
-DEFAULT_MEMORY = "1GB"
-
+from core import settings
 
 def literal(value) -> str:
     """A text or path as a SQL string literal."""
@@ -25,5 +22,5 @@ def connect(temp: str | Path) -> duckdb.DuckDBPyConnection:
     23-million-row release is sorted and joined in bounded memory on a small machine."""
     con = duckdb.connect()
     con.execute(f"SET temp_directory = {literal(Path(temp))}")
-    con.execute(f"SET memory_limit = {literal(os.environ.get('MEA_DUCKDB_MEMORY', DEFAULT_MEMORY))}")
+    con.execute(f"SET memory_limit = {literal(settings.text('MEA_DUCKDB_MEMORY'))}")
     return con

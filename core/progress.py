@@ -5,15 +5,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
-
-import requests
-
-from extractors.http import BodyBrokeOff
 
 #: seconds between two progress lines of one step
 INTERVAL = 30.0
-CHUNK = 1 << 20
 MB = 1 << 20
 log = logging.getLogger("mea.progress")
 
@@ -59,18 +53,3 @@ class Progress:
         done = f"{self.amount / self.scale:,.0f} {self.unit}"
         percent = f" ({100 * self.parts / self.total:.0f}%)" if self.total else ""
         return f"{self.step}: {done}{percent}, {self.amount / self.scale / elapsed:,.1f} {self.unit}/s"
-
-
-def body_chunks(response: requests.Response, source: str, step: str) -> Iterator[bytes]:
-    """The body of a streamed ``response`` in chunks, logging download progress (percent from
-    Content-Length when the upstream sends it); a broken transfer becomes an UpstreamError."""
-    length = response.headers.get("Content-Length")
-    progress = Progress(step, "MB", int(length) if length and length.isdigit() else None, scale=MB)
-    try:
-        for chunk in response.iter_content(CHUNK):
-            progress.advance(len(chunk))
-            yield chunk
-    except requests.RequestException as exc:
-        raise BodyBrokeOff(source, response.url, f"{step} broke off after {progress.amount} bytes: "
-                                                  f"{exc.__class__.__name__}: {exc}") from exc
-    progress.finish()
