@@ -138,11 +138,13 @@ def without_page_refs(frame: pd.DataFrame) -> pd.DataFrame:
 def test_a_backfill_over_three_days_equals_one_full_run(tmp_path, data_dir, snapshot, monkeypatch):
     # 2026-11-25T06:00Z: after the snapshot's newest `updated`, inside the second day's interval
     days = ["2026-11-25T00:00:00+00:00", "2026-11-26T00:00:00+00:00", "2026-11-27T00:00:00+00:00"]
-    nightly, filters = [], []
+    nightly, filters, port = [], [], 0
     for number, until in enumerate(days):
         if number == 1:
             added = add_country_report(snapshot, int(datetime(2026, 11, 25, 6, tzinfo=timezone.utc).timestamp() * 1000))
-        with serving(snapshot, monkeypatch):
+        # one upstream all along: its base URL is part of the state's identity (core.sources.upstream_id)
+        with serving(snapshot, monkeypatch, port) as server:
+            port = int(server.url.rsplit(":", 1)[1])
             nightly.append(run_pipeline(f"backfill-{number}", only("informea", until=until)))
             fetch_log = json.loads((data_dir / "runs" / f"backfill-{number}" / "informea" / "fetch.json").read_text())
             filters.append({unquote_plus(p["url"]).partition("$filter=")[2]

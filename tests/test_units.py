@@ -273,9 +273,9 @@ def test_the_contracts_say_which_list_the_unit_columns_use():
         assert "transforms/mappings/units.csv" in description and "IAEG-SDGs:CL_UNIT_MEASURE" in description, table
 
 
-def test_the_country_page_shows_the_unit_name_when_the_report_registers_it():
-    """country.html.j2 shows units.csv's name (code as the cell's title) once outputs/report.py registers the
-    ``unit_name`` filter, and the code until then."""
+def test_the_country_page_shows_the_unit_name_with_the_code_as_its_title():
+    """country.html.j2 shows units.csv's name through the report's ``unit_name`` filter, the code as the
+    cell's title."""
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
     def render(filters: dict) -> str:
@@ -288,5 +288,7 @@ def test_the_country_page_shows_the_unit_name_when_the_report_registers_it():
         return env.get_template("country.html.j2").render(title="Kenya (KEN)", root="../", region=None,
                                                           submissions=[], values=[row], plotly_js="p.js")
 
-    assert '<td title="PT">PT</td>' in render({})
+    from outputs.report import template_environment
+
+    assert template_environment().filters["unit_name"] is units.unit_label
     assert '<td title="PT">Percent</td>' in render({"unit_name": units.unit_label})
