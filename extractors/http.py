@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
+from tenacity import RetryCallState, retry, retry_if_exception_type, wait_exponential
 from urllib3.util.retry import Retry
 
 from core import settings
@@ -16,7 +16,9 @@ from core.progress import MB, Progress
 
 #: the longest Retry-After we wait; a server asking for more is waited on for this long only
 MAX_RETRY_AFTER = 300
-#: a body cut short (fewer bytes than Content-Length) is fetched again this many times in all
+#: how often the session retries a request (connection error, read timeout, 5xx, 429) after its first try
+RETRIES = 5
+#: a body cut short (fewer bytes than Content-Length) is fetched this many times in all
 BODY_ATTEMPTS = 3
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 _host_slots: dict[tuple[str, int], threading.BoundedSemaphore] = {}
@@ -45,9 +47,12 @@ class BoundedRetry(Retry):
         return None if wait is None else min(wait, MAX_RETRY_AFTER)
 
 
-def make_session(retries: int = 5, backoff_factor: float = 0.5, backoff_max: float = 60.0) -> requests.Session:
-    """A session that retries connection errors, read timeouts, 5xx and 429 with exponential
-    backoff, honouring Retry-After (up to MAX_RETRY_AFTER); only idempotent GETs are retried."""
+def make_session(retries: int | None = None, backoff_factor: float = 0.5,
+                 backoff_max: float = 60.0) -> requests.Session:
+    """A session that retries connection errors, read timeouts, 5xx and 429 (``retries`` times,
+    RETRIES unless given) with exponential backoff, honouring Retry-After (up to MAX_RETRY_AFTER);
+    only idempotent GETs are retried."""
+    retries = RETRIES if retries is None else retries
     retry = BoundedRetry(
         total=retries,
         connect=retries,
@@ -84,9 +89,14 @@ def timeout_setting() -> tuple[float, float]:
 def again_when_cut_short(*broken: type[Exception]):
     """Retry the decorated fetch, a bounded number of times with backoff, when its body arrived
     shorter than announced (``broken``). urllib3 retries the request and its headers, not the body
-    that is read afterwards."""
-    return retry(retry=retry_if_exception_type(broken), stop=stop_after_attempt(BODY_ATTEMPTS),
+    that is read afterwards. BODY_ATTEMPTS is read at each call, not when the fetch is decorated."""
+    return retry(retry=retry_if_exception_type(broken), stop=body_attempts_spent,
                  wait=wait_exponential(multiplier=0.5, max=8), reraise=True)
+
+
+def body_attempts_spent(state: RetryCallState) -> bool:
+    """Whether a fetch cut short has had its BODY_ATTEMPTS."""
+    return state.attempt_number >= BODY_ATTEMPTS
 
 
 class BodyBrokeOff(UpstreamError):

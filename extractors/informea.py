@@ -153,6 +153,11 @@ class PageWalk:
         """Add one page; returns its ``__next`` link (None when paging by ``$skip``)."""
         records, next_link = unwrap_collection(payload, url)
         drift.check_page(SOURCE, self.entity, records, page)
+        if not records and next_link:
+            # 2026-12 (fault matrix, no-records): following __next past an empty page lost its
+            # records, and check_reached could only name the last page; fail here, naming this one
+            raise http.UpstreamError(SOURCE, page["url"], f"empty page of {self.entity} that links a next one "
+                                                          "(__next): a page came back empty")
         keys = page_keys(records)
         if keys and keys == self.previous_keys:
             # 2026-11: a server that ignores $skip returns the first page again; InforMEA's own

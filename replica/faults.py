@@ -171,10 +171,16 @@ def listing(request: RequestInfo) -> tuple:
     return request.path, tuple(sorted((k, v) for k, v in request.query.items() if k not in PAGING_OPTIONS))
 
 
+def request_key(request: RequestInfo) -> tuple:
+    """What makes two requests the same request: the path and every query option."""
+    return request.path, tuple(sorted(request.query.items()))
+
+
 class FaultyReplica(Replica):
     """The replica with ``fault`` on one seeded request under ``endpoint``; ``injected`` counts hits.
 
-    ``field`` is the record field that renamed-field and missing-field act on.
+    ``field`` is the record field that renamed-field and missing-field act on; ``faulted`` is the
+    request the fault was injected into (None until it is), ``served`` what it was first answered.
     """
 
     def __init__(self, fault: str, endpoint: str, seed: int = 0, *, among: int = 2, field: str | None = None,
@@ -183,15 +189,22 @@ class FaultyReplica(Replica):
         self.fault, self.endpoint, self.field = FAULTS[fault], endpoint, field
         self.nth = random.Random(f"{seed}:{fault}:{endpoint}").randrange(among)
         self.injected = 0
+        self.faulted: RequestInfo | None = None
+        self.served: Response | None = None
         self._lock = threading.Lock()
         self._requests: list[tuple] = []  # distinct candidate requests under the endpoint, in arrival order
         self._hits: Counter[tuple] = Counter()
         self._shifting: set[tuple] = set()  # listings insert-while-paging has started to shift
 
+    @property
+    def asked_again(self) -> bool:
+        """Whether the faulted request was asked for again after its last faulted answer (a retry)."""
+        return self.faulted is not None and self._hits[request_key(self.faulted)] > self.injected
+
     def faults(self, request: RequestInfo, response: Response) -> Response:
         if response.status != 200 or not request.path.startswith(self.endpoint):
             return response
-        key = (request.path, tuple(sorted(request.query.items())))
+        key = request_key(request)
         with self._lock:
             carried = self.record_before(request) if self.fault.paging else None
             if listing(request) in self._shifting:
@@ -207,9 +220,13 @@ class FaultyReplica(Replica):
             if not chosen or (self.fault.hits and self._hits[key] > self.fault.hits):
                 return response
             self.injected += 1
+            first, self.faulted = self.faulted is None, self.faulted or request
             if self.fault.shifts_listing:
                 self._shifting.add(listing(request))
-        return self.fault.rewrite(Page(response, request, self.field, carried))
+        served = self.fault.rewrite(Page(response, request, self.field, carried))
+        if first:
+            self.served = served
+        return served
 
     def record_before(self, request: RequestInfo) -> list | None:
         """The record just before the page ``request`` asks for, as upstream has it unfaulted ([] or
