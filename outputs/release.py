@@ -87,11 +87,11 @@ def build_release(parts_dirs: list[str], params: dict, run_id: str, failed: list
     # superseded rows are worked out again below, from the merged observations; those of a source
     # the run did not rebuild are kept as carried (the rows that lost are not among the observations)
     quarantine = tables["quarantine"]
-    again = quarantine["reason"].str.startswith(SUPERSEDED) & quarantine["source_system"].isin(selected["sources"])
-    tables["quarantine"] = quarantine[~again]
+    was_superseded = quarantine["reason"].str.startswith(SUPERSEDED)
     tables["observations"], superseded = resolve_overlaps(tables["observations"])
-    tables["quarantine"] = pd.concat([superseded, tables["quarantine"]], ignore_index=True) \
-        .drop_duplicates(contracts.key("quarantine"), keep="first").reset_index(drop=True)
+    tables["quarantine"] = pd.concat([quarantine[~was_superseded], superseded,
+                                      carried_superseded(quarantine[was_superseded], superseded, selected)],
+                                     ignore_index=True)
     tables["quarantine"] = carry_first_seen(tables["quarantine"], previous)
     built_at = datetime.now(timezone.utc)
     tables["revisions"] = revisions(tables["observations"], previous, built_at)
@@ -172,6 +172,17 @@ def resolve_overlaps(observations: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataF
         "first_seen": lost["retrieved_at"], "last_seen": lost["retrieved_at"],
     })
     return ranked[~losers].drop(columns="_rank").reset_index(drop=True), quarantined
+
+
+def carried_superseded(before: pd.DataFrame, superseded: pd.DataFrame, selected: dict) -> pd.DataFrame:
+    """The live release's superseded rows of sources outside the slice (carried, as their rows that
+    lost are not among the observations to work them out again from), less those worked out again."""
+    keys = contracts.key("quarantine")
+    kept = before[~before["source_system"].isin(selected["sources"])]
+    if kept.empty:
+        return kept
+    again = kept[keys].merge(superseded[keys].drop_duplicates(), on=keys, how="left", indicator=True)["_merge"]
+    return kept[(again == "left_only").to_numpy()]
 
 
 def run_slice(params: dict) -> dict:
