@@ -11,7 +11,9 @@ Great Expectations, and only then published by switching `current` (write-audit-
   `reprocess` rebuilds the slice from raw landing without downloading (`make reprocess`);
   `full_refresh` ignores the cursors. A release is all-or-nothing: if a source fails, nothing
   is published, unless `allow_partial` is set, which publishes the others and flags the
-  release as partial, naming the failed sources in its manifest.
+  release as partial, naming the failed sources in its manifest; their rows are the live
+  release's, carried unchanged (manifest `carried`, `carried_from` of their inputs) until a
+  night fetches them again.
 * **Incremental**: conditional requests everywhere; InforMEA (`updated`) and CBD
   (`updatedDate_dt`) also keep a cursor, bounded by the run's data interval end, so each run of
   `make backfill` takes its interval's changes. Cursors advance only when a release publishes;
@@ -70,7 +72,7 @@ logging.getLogger("airflow.sdk.definitions.dag").setLevel(logging.ERROR)
         "sources": Param(list(SOURCES), type="array", description="Source systems to run."),
         "countries": Param([], type="array", description="ISO3 codes to rebuild; empty = all."),
         "cycles": Param([], type="array", description="Report cycles to rebuild, e.g. cms:COP13; empty = all."),
-        "allow_partial": Param(False, type="boolean", description="Publish without the sources that failed."),
+        "allow_partial": Param(False, type="boolean", description="Publish despite failed sources, carrying their live rows."),
         "reprocess": Param(False, type="boolean", description="Rebuild from raw landing; download nothing."),
         "full_refresh": Param(False, type="boolean", description="Ignore cursors; fetch everything again."),
     },

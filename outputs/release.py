@@ -68,10 +68,14 @@ def build_release(parts_dirs: list[str], params: dict, run_id: str, failed: list
     """Consolidate the parts of every source into a new release folder; return it.
 
     ``failed`` names sources that failed in a run that allowed a partial release; the
-    manifest flags the release as partial and names them. Bulk tables never pass through
-    pandas: DuckDB stacks, sorts and writes them.
+    manifest flags the release as partial and names them. Their rows are not dropped: they are
+    left out of the slice the run rebuilds, so that every table keeps the live release's rows of
+    theirs unchanged, and the manifest says where they were carried from (``carried``, the
+    ``carried_from`` of their inputs). Bulk tables never pass through pandas: DuckDB stacks,
+    sorts and writes them.
     """
-    parts, previous, selected = [Path(p) for p in parts_dirs], current_release(), run_slice(params)
+    parts, previous = [Path(p) for p in parts_dirs], current_release()
+    selected = without_failed(run_slice(params), failed)
     inputs = inputs_of(parts_dirs)
     refuse_mixed_upstreams(inputs, previous, selected)
     if not failed and covers_everything(selected) and (live := reuse.live_release_if_unchanged(parts_dirs)):
@@ -80,10 +84,14 @@ def build_release(parts_dirs: list[str], params: dict, run_id: str, failed: list
     tables = {name: merge_slice(name, frame, previous, selected) for name, frame in consolidate(parts).items()}
     # rows carried from a live release built before deadline/on_time existed get them too
     tables["report_submissions"] = with_deadlines(tables["report_submissions"])
-    # superseded rows are worked out again below, from the merged observations
-    tables["quarantine"] = tables["quarantine"][~tables["quarantine"]["reason"].str.startswith(SUPERSEDED)]
+    # superseded rows are worked out again below, from the merged observations; those of a source
+    # the run did not rebuild are kept as carried (the rows that lost are not among the observations)
+    quarantine = tables["quarantine"]
+    was_superseded = quarantine["reason"].str.startswith(SUPERSEDED)
     tables["observations"], superseded = resolve_overlaps(tables["observations"])
-    tables["quarantine"] = pd.concat([tables["quarantine"], superseded], ignore_index=True)
+    tables["quarantine"] = pd.concat([quarantine[~was_superseded], superseded,
+                                      carried_superseded(quarantine[was_superseded], superseded, selected)],
+                                     ignore_index=True)
     tables["quarantine"] = carry_first_seen(tables["quarantine"], previous)
     built_at = datetime.now(timezone.utc)
     tables["revisions"] = revisions(tables["observations"], previous, built_at)
@@ -113,7 +121,8 @@ def build_release(parts_dirs: list[str], params: dict, run_id: str, failed: list
         "slice": selected,
         "partial": bool(failed),
         "failed_sources": list(failed),
-        "inputs": with_carried_inputs(inputs, previous),
+        "inputs": (all_inputs := with_carried_inputs(inputs, previous)),
+        "carried": carried_sources(tmp, failed, all_inputs),
         "upstream_resets": {source: i["upstream_reset"] for source, i in inputs.items() if i.get("upstream_reset")},
         "schema_drift": schema_drift_of(parts_dirs),
         "tables": {name: {"rows": rows[name], "sha256": content[name], "files": [f"{name}.parquet", f"{name}.csv"]}
@@ -165,11 +174,45 @@ def resolve_overlaps(observations: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataF
     return ranked[~losers].drop(columns="_rank").reset_index(drop=True), quarantined
 
 
+def carried_superseded(before: pd.DataFrame, superseded: pd.DataFrame, selected: dict) -> pd.DataFrame:
+    """The live release's superseded rows of sources outside the slice (carried, as their rows that
+    lost are not among the observations to work them out again from), less those worked out again."""
+    keys = contracts.key("quarantine")
+    kept = before[~before["source_system"].isin(selected["sources"])]
+    if kept.empty:
+        return kept
+    again = kept[keys].merge(superseded[keys].drop_duplicates(), on=keys, how="left", indicator=True)["_merge"]
+    return kept[(again == "left_only").to_numpy()]
+
+
 def run_slice(params: dict) -> dict:
     """The slice a run rebuilds: its sources (all when none are named), countries and cycles."""
     return {"sources": sorted(params.get("sources") or SOURCES),
             "countries": sorted(c.upper() for c in params.get("countries") or []),
             "cycles": sorted(params.get("cycles") or [])}
+
+
+def without_failed(selected: dict, failed: list[str]) -> dict:
+    """The slice a partial run rebuilds: its slice without the sources that failed, whose rows
+    are then carried from the live release like any other row outside the slice."""
+    return {**selected, "sources": [s for s in selected["sources"] if s not in set(failed)]}
+
+
+def carried_sources(folder: Path, failed: list[str], inputs: dict) -> dict:
+    """For each failed source: the release its rows were carried from (its inputs' ``carried_from``,
+    None when no release had any) and how many rows of it each sliced table of ``folder`` holds."""
+    carried = {}
+    with duckdb.connect() as con:
+        for source in failed:
+            rows = {}
+            for name in contracts.table_names():
+                spec = contracts.contracts()[name].get("slice")
+                if spec and (folder / f"{name}.parquet").exists():
+                    rows[name] = con.execute(
+                        f"SELECT count(*) FROM read_parquet($path) WHERE coalesce({spec['source']} = $source, false)",
+                        {"path": str(folder / f"{name}.parquet"), "source": source}).fetchone()[0]
+            carried[source] = {"from_release": inputs.get(source, {}).get("carried_from"), "rows": rows}
+    return carried
 
 
 def covers_everything(selected: dict) -> bool:
@@ -180,6 +223,8 @@ def slice_predicate(table: str, selected: dict) -> tuple[str, dict]:
     """SQL that is true for the rows of ``table`` inside the slice, from the contract's ``slice``
     expressions, and its parameters ($sources, $countries, $cycles: the values never enter the SQL)."""
     spec = contracts.contracts()[table]["slice"]
+    if not selected["sources"]:  # every source of a partial run failed: nothing is rebuilt
+        return "false", {}
     clauses, args = [f"list_contains($sources, {spec['source']})"], {"sources": selected["sources"]}
     if selected["countries"] and spec.get("country"):
         clauses.append("(" + " OR ".join(f"list_contains($countries, {c})" for c in spec["country"]) + ")")
@@ -239,7 +284,8 @@ def run_summary(manifest: dict, previous: Path | None) -> dict:
     rows = {name: info["rows"] for name, info in manifest["tables"].items()}
     growth = lambda name: rows[name] - before.get(name, {}).get("rows", 0)  # noqa: E731
     return {"rows": rows, "changed": manifest["diff"]["changed"], "quarantine_growth": growth("quarantine"),
-            "new_revisions": growth("revisions"), "failed_sources": manifest["failed_sources"]}
+            "new_revisions": growth("revisions"), "failed_sources": manifest["failed_sources"],
+            "carried": {source: c["from_release"] for source, c in manifest.get("carried", {}).items()}}
 
 
 def carry_first_seen(quarantine: pd.DataFrame, previous: Path | None) -> pd.DataFrame:

@@ -32,7 +32,9 @@ def summary_text() -> str:
         f"audit       {'passed' if audit.get('success') else 'FAILED'}: {audit.get('expectations')} expectations "
         f"in {audit.get('suites')} suites",
         f"change      {'changed' if m['diff']['changed'] else 'no change'} against {m['diff']['previous_release']}",
-        *([f"PARTIAL     published without the failed sources: {', '.join(m['failed_sources'])}"]
+        *([f"PARTIAL     sources failed: {', '.join(m['failed_sources'])}; their rows are the live release's, "
+           "carried unchanged: " + "; ".join(carried_text(source, m.get("carried", {}).get(source))
+                                            for source in m["failed_sources"])]
           if m.get("partial") else []),
         "rows        " + ", ".join(f"{name} {t['rows']}" for name, t in m["tables"].items()),
         f"growth      quarantine {run.get('quarantine_growth', 0):+d} rows, {run.get('new_revisions', 0)} new revisions",
@@ -44,6 +46,13 @@ def summary_text() -> str:
         *([f"report      {folder / 'report' / 'index.html'}"] if (folder / "report" / "index.html").exists() else []),
     ]
     return "\n".join(lines)
+
+
+def carried_text(source: str, carried: dict | None) -> str:
+    """``cbd-chm 412 rows from 20261128T020000Z-1a2b3c4d`` (rows of every table of the source)."""
+    if not carried or not carried.get("from_release"):
+        return f"{source} none (no release had any)"
+    return f"{source} {sum(carried['rows'].values())} rows from {carried['from_release']}"
 
 
 def record_failure(run_id: str, task_id: str, source: str | None, exc: BaseException, try_number: int,
