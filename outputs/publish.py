@@ -6,12 +6,21 @@ file open keep reading the old release undisturbed.
 
 Runs never publish over each other: publishing holds an exclusive lock on the data folder,
 and refuses a release built against a ``current`` that has moved since (its diff would lie).
+
+A publish killed at any step is healed by the next one (docs/faults.md, "Crash points"): it
+switches ``current``, then ``mea.duckdb``, then records the published state, and a publish that
+finds its release already live (a no-change night after the crash) still makes sure of the last
+two. A build holds a lock on its ``releases/.building-*`` folder while it writes it, so the
+next build removes a folder whose builder is gone (``abandoned_builds``).
 """
 from __future__ import annotations
 
 import fcntl
 import json
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -47,17 +56,24 @@ def publish(folder: Path) -> str:
     manifest = json.loads((folder / "manifest.json").read_text())
     with data_folder_lock():
         live = current_release()
-        if live == folder.resolve():  # a no-change night kept the live release: nothing to switch
-            return folder.name
-        built_against = manifest["diff"]["previous_release"]
-        if (live.name if live else None) != built_against:
-            raise CurrentMoved(f"release {folder.name} was built against {built_against}, but {live and live.name} "
-                               "was published since; re-run to rebuild it")
-        point_current_at(folder.name)
-        # a source this run did not fetch keeps the state it has (its inputs are carried)
-        record_published({source: info["fetch_log"] for source, info in manifest["inputs"].items()
-                          if "carried_from" not in info})
+        if live != folder.resolve():
+            built_against = manifest["diff"]["previous_release"]
+            if (live.name if live else None) != built_against:
+                raise CurrentMoved(f"release {folder.name} was built against {built_against}, but "
+                                   f"{live and live.name} was published since; re-run to rebuild it")
+            point_current_at(folder.name)
+        # Also when a no-change night kept the live release: a publish killed after its switch
+        # left the DuckDB link or the state behind, and this is where they catch up.
+        ensure_duckdb_link()
+        record_published(published_fetch_logs(manifest))
     return folder.name
+
+
+def published_fetch_logs(manifest: dict) -> dict[str, str]:
+    """source -> fetch log of the sources a release fetched itself (a source it carried keeps
+    the state it has); only those still on disk."""
+    return {source: info["fetch_log"] for source, info in manifest["inputs"].items()
+            if "carried_from" not in info and Path(info["fetch_log"]).exists()}
 
 
 def require_passing_audit(folder: Path) -> None:
@@ -68,10 +84,15 @@ def require_passing_audit(folder: Path) -> None:
 
 def point_current_at(release_id: str) -> None:
     """Switch ``current`` (and with it ``mea.duckdb``) to ``releases/<release_id>``."""
-    root = data_dir()
-    switch_link(root / "current", Path("releases") / release_id)
-    if not (root / "mea.duckdb").is_symlink():
-        switch_link(root / "mea.duckdb", Path("current") / "mea.duckdb")
+    switch_link(data_dir() / "current", Path("releases") / release_id)
+    ensure_duckdb_link()
+
+
+def ensure_duckdb_link() -> None:
+    """``mea.duckdb`` -> ``current/mea.duckdb``, made once (it follows ``current`` from then on)."""
+    link = data_dir() / "mea.duckdb"
+    if not link.is_symlink():
+        switch_link(link, Path("current") / "mea.duckdb")
 
 
 def switch_link(link: Path, target: Path) -> None:
@@ -81,3 +102,48 @@ def switch_link(link: Path, target: Path) -> None:
         tmp.unlink()
     tmp.symlink_to(target)
     os.replace(tmp, link)
+
+
+@contextmanager
+def build_folder() -> Iterator[Path]:
+    """A new ``releases/.building-*`` folder, locked (flock) while the caller builds in it.
+
+    Builds that a killed run left behind are removed first. The folder is made and locked under
+    the data folder lock, so a sweep never sees a build folder before its builder holds it.
+    The caller renames it into place to keep it; whatever is still there when it returns or
+    raises is removed.
+    """
+    releases = data_dir() / "releases"
+    releases.mkdir(parents=True, exist_ok=True)
+    with data_folder_lock():
+        for abandoned in abandoned_builds():
+            shutil.rmtree(abandoned, ignore_errors=True)
+        folder = Path(tempfile.mkdtemp(prefix=".building-", dir=releases))
+        handle = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        fcntl.flock(handle, fcntl.LOCK_EX)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)  # not renamed into place: the build did not finish
+        os.close(handle)
+
+
+def abandoned_builds() -> list[Path]:
+    """``releases/.building-*`` folders no live build holds (their run crashed or was killed)."""
+    folder = data_dir() / "releases"
+    return [p for p in sorted(folder.glob(".building-*")) if p.is_dir() and not held(p)] if folder.is_dir() else []
+
+
+def held(folder: Path) -> bool:
+    """Whether a live process holds the build lock of ``folder``."""
+    try:
+        handle = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except FileNotFoundError:
+        return True  # gone meanwhile: nothing to remove
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(handle)  # closing releases a lock taken here
+    return False
