@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import duckdb
@@ -231,3 +232,71 @@ def test_a_warehouse_load_killed_leaves_the_views_on_the_old_release_until_the_n
         assert warehouse.live_release(con) == nightly.resolve().name
         assert fingerprints(con, warehouse.LIVE_SCHEMA) == duckdb_fingerprints(nightly.resolve())
 
+
+# Two runs racing to publish
+
+
+RACER = r'''
+import sys
+import outputs.publish as publish
+from outputs.publish import CurrentMoved
+
+if sys.argv[2] == "hold":  # stop inside the lock until told to go on
+    switch = publish.point_current_at
+    def held(release_id):
+        print("holding", flush=True)
+        sys.stdin.readline()
+        switch(release_id)
+    publish.point_current_at = held
+try:
+    print("published", publish.publish(sys.argv[1]), flush=True)
+except CurrentMoved as refused:
+    print("refused", refused, flush=True)
+    raise SystemExit(3)
+'''
+
+
+def blocked_on_a_lock(pid: int) -> bool:
+    """Whether process ``pid`` waits for a file lock (a ``->`` line of /proc/locks)."""
+    return any(line.split()[1] == "->" and line.split()[5] == str(pid)
+               for line in Path("/proc/locks").read_text().splitlines() if len(line.split()) > 5)
+
+
+def test_two_runs_racing_to_publish_one_wins_the_other_is_refused(data_dir, upstream):
+    from outputs.audit import audit_release
+    from outputs.release import build_release
+    from pipeline_helpers import harmonized_parts
+
+    base = run_pipeline("base", SOURCES)
+    first, second = (build_release(harmonized_parts(run, REBUILT), REBUILT, run) for run in ("first", "second"))
+    assert first.name != second.name
+    for release in (first, second):
+        audit_release(release)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    racers = []
+    try:
+        holder = subprocess.Popen([sys.executable, "-c", RACER, str(first), "hold"], cwd=REPO, env=env, text=True,
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        racers.append(holder)
+        assert holder.stdout.readline() == "holding\n", holder.stderr.read()
+        waiter = subprocess.Popen([sys.executable, "-c", RACER, str(second), "go"], cwd=REPO, env=env, text=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        racers.append(waiter)
+        for _ in range(6000):  # until the second publish waits on the lock the first holds (at most 10 min)
+            if blocked_on_a_lock(waiter.pid) or waiter.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert waiter.poll() is None and blocked_on_a_lock(waiter.pid), "the second publish never waited on the lock"
+        assert live(data_dir) == base, "current moved while the first publish was held before its switch"
+        out, err = holder.communicate("go\n", timeout=600)
+        assert holder.returncode == 0 and out.strip() == f"published {first.name}", err
+        out, err = waiter.communicate(timeout=600)
+        assert waiter.returncode == 3 and out.startswith(f"refused release {second.name} was built against"), err
+    finally:
+        for racer in racers:
+            if racer.poll() is None:
+                racer.kill()
+            racer.communicate()
+    assert live(data_dir) == first and (data_dir / "mea.duckdb").resolve() == first / "mea.duckdb"
+    assert_state_agrees_with_current(data_dir)
+    assert second.exists() and base.exists()
