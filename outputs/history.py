@@ -8,17 +8,14 @@ import argparse
 import json
 import shutil
 import sys
-import time
 from pathlib import Path
 
 from core import settings
 from core.manifest import read_manifest
 from core.paths import current_release, data_dir
 from core.state import published_upstream
-from outputs.publish import data_folder_lock, point_current_at, require_passing_audit
-
-#: a build folder untouched this long was left by a run that crashed
-ABANDONED_AFTER_S = 24 * 3600
+from outputs.locks import abandoned_builds, data_folder_lock
+from outputs.publish import point_current_at, require_passing_audit
 
 
 def releases() -> list[Path]:
@@ -65,7 +62,7 @@ def rollback(release_id: str) -> str:
 
 def prune(keep: int | None = None) -> list[str]:
     """Delete all but the newest ``keep`` releases (never the live one) and builds abandoned by a
-    crashed run (``releases/.building-*`` older than a day); return what went."""
+    crashed run (``releases/.building-*`` that no live build holds); return what went."""
     keep = keep if keep is not None else settings.integer("MEA_KEEP_RELEASES")
     with data_folder_lock():
         live = current_release()
@@ -74,14 +71,6 @@ def prune(keep: int | None = None) -> list[str]:
         for folder in old:
             shutil.rmtree(folder)
     return [p.name for p in old]
-
-
-def abandoned_builds(older_than_s: float = ABANDONED_AFTER_S) -> list[Path]:
-    """Build folders no run has touched for ``older_than_s`` seconds (a live build is younger)."""
-    folder = data_dir() / "releases"
-    cutoff = time.time() - older_than_s
-    return sorted(p for p in folder.glob(".building-*") if p.is_dir() and p.stat().st_mtime < cutoff) \
-        if folder.is_dir() else []
 
 
 def main(argv=None) -> int:

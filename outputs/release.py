@@ -12,7 +12,6 @@ import json
 import logging
 import shutil
 import subprocess
-import tempfile
 from datetime import datetime, timezone
 from importlib.metadata import version
 from pathlib import Path
@@ -26,12 +25,13 @@ import yaml
 from core.duck import connect, identifier
 from core.errors import Permanent
 from core.manifest import read_manifest, write_manifest
-from core.paths import REPO_ROOT, current_release, data_dir
+from core.paths import REPO_ROOT, current_release
 from core.sources import SOURCES
 from core.state import published_upstream, raw_pages
 from outputs import contracts
 from outputs.dictionary import write_dictionary_csv
 from outputs.formulas import csv_text, csv_text_sql, is_text
+from outputs.locks import build_folder
 from outputs.sdmx import write_sdmx_csv
 from outputs.views import create_views
 from outputs.workbook import write_workbook
@@ -101,41 +101,40 @@ def build_release(parts_dirs: list[str], params: dict, run_id: str, failed: list
     tables["indicators"] = indicators_table()
     tables["crosswalk"] = crosswalk_table()
     arrow = {name: contracts.conform(name, tables[name]) for name in tables}
-    releases = data_dir() / "releases"
-    releases.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".building-", dir=releases))
-    write_tables(tmp, arrow)
-    bulk_rows = {name: write_bulk_table(tmp, name, parts, previous, selected) for name in contracts.bulk_tables()}
-    rows = {**{name: t.num_rows for name, t in arrow.items()}, **bulk_rows}
-    content = {name: file_digest(tmp / f"{name}.csv") for name in contracts.table_names()}
-    release_id = new_release_id(content)
-    write_duckdb(tmp)
-    write_workbook(tmp / WORKBOOK, arrow, too_large=bulk_rows)
-    files = [path.name for path in (write_dictionary_csv(tmp), write_sdmx_csv(tmp))] + [DUCKDB, WORKBOOK]
-    manifest = {
-        "release_id": release_id,
-        "created_at": built_at.isoformat(timespec="seconds"),
-        "run_id": run_id,
-        "code_version": code_version(),
-        "params": params,
-        "slice": selected,
-        "partial": bool(failed),
-        "failed_sources": list(failed),
-        "inputs": (all_inputs := with_carried_inputs(inputs, previous)),
-        "carried": carried_sources(tmp, failed, all_inputs),
-        "upstream_resets": {source: i["upstream_reset"] for source, i in inputs.items() if i.get("upstream_reset")},
-        "schema_drift": schema_drift_of(parts_dirs),
-        "tables": {name: {"rows": rows[name], "sha256": content[name], "files": [f"{name}.parquet", f"{name}.csv"]}
-                   for name in contracts.table_names()},
-        "files": sorted(files),
-        "quarantine": {**quarantine_summary(tables["quarantine"]),
-                       "resolved": resolved_quarantine(tables["quarantine"], previous)},
-        "diff": diff_against(previous, tmp),
-    }
-    manifest["run_summary"] = run_summary(manifest, previous)
-    write_manifest(tmp, manifest)
-    folder = releases / release_id
-    tmp.rename(folder)
+    # locked while it is written; a build killed before its rename is removed by the next one
+    with build_folder() as tmp:
+        write_tables(tmp, arrow)
+        bulk_rows = {name: write_bulk_table(tmp, name, parts, previous, selected) for name in contracts.bulk_tables()}
+        rows = {**{name: t.num_rows for name, t in arrow.items()}, **bulk_rows}
+        content = {name: file_digest(tmp / f"{name}.csv") for name in contracts.table_names()}
+        release_id = new_release_id(content)
+        write_duckdb(tmp)
+        write_workbook(tmp / WORKBOOK, arrow, too_large=bulk_rows)
+        files = [path.name for path in (write_dictionary_csv(tmp), write_sdmx_csv(tmp))] + [DUCKDB, WORKBOOK]
+        manifest = {
+            "release_id": release_id,
+            "created_at": built_at.isoformat(timespec="seconds"),
+            "run_id": run_id,
+            "code_version": code_version(),
+            "params": params,
+            "slice": selected,
+            "partial": bool(failed),
+            "failed_sources": list(failed),
+            "inputs": (all_inputs := with_carried_inputs(inputs, previous)),
+            "carried": carried_sources(tmp, failed, all_inputs),
+            "upstream_resets": {source: i["upstream_reset"] for source, i in inputs.items() if i.get("upstream_reset")},
+            "schema_drift": schema_drift_of(parts_dirs),
+            "tables": {name: {"rows": rows[name], "sha256": content[name], "files": [f"{name}.parquet", f"{name}.csv"]}
+                       for name in contracts.table_names()},
+            "files": sorted(files),
+            "quarantine": {**quarantine_summary(tables["quarantine"]),
+                           "resolved": resolved_quarantine(tables["quarantine"], previous)},
+            "diff": diff_against(previous, tmp),
+        }
+        manifest["run_summary"] = run_summary(manifest, previous)
+        write_manifest(tmp, manifest)
+        folder = tmp.parent / release_id
+        tmp.rename(folder)
     return folder
 
 

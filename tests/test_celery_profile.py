@@ -7,7 +7,6 @@ so this can run twice and side by side.
 import json
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,14 +14,15 @@ import psycopg
 import redis
 
 from outputs.cluster import BROKER, SERVER
+from processes import run
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def test_the_nightly_dag_runs_on_postgresql_and_celery_and_publishes_to_the_warehouse(data_dir):
-    done = subprocess.run([sys.executable, "-m", "replica", "exec", "--", sys.executable, "-m", "outputs.cluster",
-                           "--concurrency", "1"], cwd=REPO, capture_output=True, text=True, timeout=3600,
-                          env={**os.environ, "MEA_DATA_DIR": str(data_dir)})
+    # on a timeout the whole group goes: the replica, the cluster and its Airflow processes
+    done = run([sys.executable, "-m", "replica", "exec", "--", sys.executable, "-m", "outputs.cluster",
+                "--concurrency", "1"], timeout=3600, cwd=REPO, env={**os.environ, "MEA_DATA_DIR": str(data_dir)})
     out = done.stdout
     assert done.returncode == 0, f"{out}\n{done.stderr[-4000:]}"
     assert re.search(r"^\s+success\s+celery__mea_celery_", out, re.M), out

@@ -51,15 +51,15 @@ def test_a_release_built_before_another_publish_is_refused(data_dir, upstream):
 
 
 def test_prune_removes_builds_a_crashed_run_left_behind(data_dir, upstream):
-    import os
-    import time
+    from outputs.locks import build_folder
 
     made = run_pipeline("kept")
-    stale, fresh = (data_dir / "releases" / ".building-stale", data_dir / "releases" / ".building-fresh")
-    for folder in (stale, fresh):
-        folder.mkdir()
-        (folder / "observations.parquet").write_bytes(b"half-written")
-    two_days_ago = time.time() - 2 * 24 * 3600
-    os.utime(stale, (two_days_ago, two_days_ago))
-    assert prune(keep=5) == [".building-stale"]
-    assert not stale.exists() and fresh.exists() and made.exists()
+    with build_folder() as building:  # a build in progress holds its folder
+        (building / "observations.parquet").write_bytes(b"being written")
+        crashed = data_dir / "releases" / ".building-crashed"  # no live process holds its lock
+        crashed.mkdir()
+        (crashed / "observations.parquet").write_bytes(b"half-written")
+        assert prune(keep=5) == [".building-crashed"]
+        assert building.exists()
+    assert not crashed.exists() and made.exists()
+    assert not building.exists(), "a build that raised (here: never renamed) is not left behind"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 
 import duckdb
 import openpyxl
@@ -16,6 +15,7 @@ from core.manifest import read_manifest
 from outputs import contracts, sdmx as sdmx_export, views
 from outputs.dictionary import COLUMNS, dictionary
 from outputs.workbook import COVERAGE_SHEET, DICTIONARY_SHEET
+from processes import run
 from transforms.coverage import MISSING, STATUSES, SUBMITTED
 from report_helpers import published_release
 from transforms.catalogue import indicators
@@ -124,9 +124,8 @@ def test_workbook_keeps_formula_like_text_as_text(tmp_path):
 @pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice is not installed")
 def test_workbook_converts_with_libreoffice_headless(release, tmp_path):
     profile = tmp_path / "lo-profile"
-    done = subprocess.run(["soffice", f"-env:UserInstallation=file://{profile}", "--headless", "--convert-to", "ods",
-                           "--outdir", str(tmp_path), str(release / "mea-reporting.xlsx")],
-                          capture_output=True, text=True, timeout=300)
+    done = run(["soffice", f"-env:UserInstallation=file://{profile}", "--headless", "--convert-to", "ods",
+                "--outdir", str(tmp_path), str(release / "mea-reporting.xlsx")], timeout=300)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "mea-reporting.ods").stat().st_size > 10_000, done.stdout + done.stderr
 

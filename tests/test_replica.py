@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
+from processes import kill_group, run
 from replica.informea import date_ms
 from replica.server import InformeaOptions, Replica, RequestInfo, Response
 
@@ -264,35 +265,47 @@ def test_every_response_passes_through_the_fault_hook(replica):
 # Command line
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    base = {k: v for k, v in os.environ.items() if k != "MEA_INFORMEA_URL"}
-    return subprocess.run([sys.executable, "-m", "replica", *args], cwd=REPO, env={**base, **(env or {})},
-                          capture_output=True, text=True, timeout=60)
+def clean_env(data: Path, **extra: str) -> dict[str, str]:
+    """Only what a replica process needs: none of the caller's MEA_* settings, and the data folder
+    (where ``exec`` seeds the inbox fixtures) in ``data``, never the checkout's var/ or a real one."""
+    return {"PATH": os.environ.get("PATH", os.defpath), "HOME": str(data), "PYTHONPATH": str(REPO),
+            "MEA_DATA_DIR": str(data), **extra}
 
 
-def test_exec_points_the_command_at_the_replica_and_passes_its_exit_code():
-    shown = run_cli("exec", "--", sys.executable, "-c", "import os;print(os.environ['MEA_INFORMEA_URL'])")
+def run_cli(*args: str, data: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``python -m replica *args`` in a clean environment; killed, with what it started, if it hangs."""
+    return run([sys.executable, "-m", "replica", *args], timeout=60, cwd=REPO,
+                         env=clean_env(data, **(env or {})))
+
+
+def test_exec_points_the_command_at_the_replica_and_passes_its_exit_code(tmp_path):
+    data = tmp_path / "var"
+    shown = run_cli("exec", "--", sys.executable, "-c", "import os;print(os.environ['MEA_INFORMEA_URL'])", data=data)
     assert shown.returncode == 0
     assert shown.stdout.strip().startswith("http://127.0.0.1:") and shown.stdout.strip().endswith("/informea.svc")
     assert "127.0.0.1" in shown.stderr
-    assert run_cli("exec", "--", sys.executable, "-c", "raise SystemExit(7)").returncode == 7
+    assert any((data / "inbox").rglob("*.xlsx")), "the inbox fixtures were not seeded into the data folder"
+    assert run_cli("exec", "--", sys.executable, "-c", "raise SystemExit(7)", data=data).returncode == 7
 
 
-def test_exec_keeps_a_url_that_is_already_set():
+def test_exec_keeps_a_url_that_is_already_set(tmp_path):
     kept = run_cli("exec", "--", sys.executable, "-c", "import os;print(os.environ['MEA_INFORMEA_URL'])",
-                   env={"MEA_INFORMEA_URL": "http://127.0.0.1:1/informea.svc"})
+                   data=tmp_path / "var", env={"MEA_INFORMEA_URL": "http://127.0.0.1:1/informea.svc"})
     assert kept.stdout.strip() == "http://127.0.0.1:1/informea.svc" and "keeping" in kept.stderr
 
 
-def test_serve_answers_until_sigterm():
-    server = subprocess.Popen([sys.executable, "-m", "replica", "serve"], cwd=REPO, stdout=subprocess.PIPE, text=True)
+def test_serve_answers_until_sigterm(tmp_path):
+    server = subprocess.Popen([sys.executable, "-m", "replica", "serve"], cwd=REPO, env=clean_env(tmp_path / "var"),
+                              stdout=subprocess.PIPE, text=True, start_new_session=True)
     try:
         line = server.stdout.readline().strip()
         assert line.startswith("replica listening on http://127.0.0.1:")
         assert get(f"{line.rsplit(' ', 1)[1]}/informea.svc/Treaties/$count").text == "15"
-    finally:
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=20) == 0
+    finally:
+        if server.poll() is None:  # a replica that did not stop in time is killed, not left running
+            kill_group(server)
         server.stdout.close()
 
 
