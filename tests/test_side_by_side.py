@@ -32,10 +32,14 @@ def scheduler_env(home: Path) -> dict:
 
 
 def task_instances(home: Path) -> list[tuple]:
-    """The backfill run's task instances (unpausing the DAG also starts the latest scheduled run)."""
     with sqlite3.connect(home / "airflow.db") as db:
-        return db.execute("SELECT task_id, pool, state, start_date, end_date FROM task_instance WHERE dag_id = ? "
-                          "AND run_id LIKE 'backfill__%'", (DAG_ID,)).fetchall()
+        return db.execute("SELECT task_id, pool, state, start_date, end_date FROM task_instance WHERE dag_id = ?",
+                          (DAG_ID,)).fetchall()
+
+
+def dag_runs(home: Path) -> list[tuple]:
+    with sqlite3.connect(home / "airflow.db") as db:
+        return db.execute("SELECT run_id, state FROM dag_run WHERE dag_id = ?", (DAG_ID,)).fetchall()
 
 
 def side_by_side(a: tuple, b: tuple) -> bool:
@@ -53,6 +57,8 @@ def test_the_nightly_under_a_scheduler_runs_sources_side_by_side_within_their_po
                 "2026-11-27", "2026-11-27"], timeout=900, env=env, cwd=REPO)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert (data_dir / "current").exists(), "the scheduled run published no release"
+    # the backfill's run only: a scheduled run beside it would race it to publish
+    assert dag_runs(home) == [("backfill__2026-11-27T02:00:00+00:00", "success")]
 
     tis = [ti for ti in task_instances(home) if ti[3] and ti[4]]
     assert {ti[2] for ti in tis} == {"success", "skipped"} and len(tis) >= 3 * len(SOURCES)  # no warehouse
