@@ -1,4 +1,5 @@
 """Run the pipeline's task functions directly, as the DAG's tasks call them."""
+from contextlib import contextmanager
 from pathlib import Path
 
 from core.sources import SOURCES
@@ -6,6 +7,7 @@ from extractors.pipeline import extract_source
 from outputs.audit import audit_release
 from outputs.publish import publish
 from outputs.release import build_release
+from replica.server import Replica
 from transforms.pipeline import harmonize_source, stage_source
 
 ALL = {"sources": list(SOURCES), "countries": [], "cycles": [], "allow_partial": False}
@@ -27,3 +29,16 @@ def run_pipeline(run_id: str, params: dict = ALL) -> Path:
     audit_release(release)
     publish(release)
     return release
+
+
+@contextmanager
+def serving(snapshot: Path, monkeypatch, port: int = 0):
+    """The replica on ``snapshot`` with every source pointed at it; at ``port`` to keep the source
+    URLs, and with them the upstreams (core.sources.upstream_id), the same across a change."""
+    server = Replica(snapshot_dir=snapshot, port=port).start()
+    for variable, value in server.client_env().items():
+        monkeypatch.setenv(variable, value)
+    try:
+        yield server
+    finally:
+        server.stop()

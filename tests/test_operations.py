@@ -5,7 +5,6 @@ import shutil
 import signal
 import subprocess
 import sys
-from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import unquote_plus
@@ -15,8 +14,8 @@ import pytest
 
 from core.manifest import read_manifest
 from core.state import NothingPublished
-from pipeline_helpers import ALL, run_pipeline
-from replica.server import SNAPSHOTS, Replica
+from pipeline_helpers import ALL, run_pipeline, serving
+from replica.server import SNAPSHOTS
 
 REPO = Path(__file__).resolve().parents[1]
 BULK_PATH = "/cites/cites_trade/download_db"
@@ -69,18 +68,6 @@ def test_a_re_processing_run_re_harmonizes_even_when_nothing_changed(data_dir, u
     run_pipeline("again", only("sdg-api", reprocess=True))
     assert not (data_dir / "runs" / "again" / "sdg-api" / "staging" / "reused.json").exists()
     assert (data_dir / "runs" / "again" / "sdg-api" / "parts" / "observations.parquet").exists()
-
-
-@contextmanager
-def serving(snapshot: Path, monkeypatch, port: int = 0):
-    """The replica on ``snapshot`` (at ``port``, to keep source URLs, which are content, the same)."""
-    server = Replica(snapshot_dir=snapshot, port=port).start()
-    for variable, value in server.client_env().items():
-        monkeypatch.setenv(variable, value)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def published_before_the_change(snapshot: Path, monkeypatch, *sources: str) -> tuple[Path, int]:

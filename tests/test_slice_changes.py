@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -19,8 +18,8 @@ import pytest
 
 from outputs import contracts
 from outputs.release import run_slice, slice_predicate
-from pipeline_helpers import ALL, run_pipeline
-from replica.server import SNAPSHOTS, Replica
+from pipeline_helpers import ALL, run_pipeline, serving
+from replica.server import SNAPSHOTS
 
 pytestmark = pytest.mark.e2e
 
@@ -40,19 +39,6 @@ SLICES = {
 def params(**extra) -> dict:
     # full_refresh: the incremental cursors are not what is tested here
     return {**ALL, "sources": SOURCES, "full_refresh": True, **extra}
-
-
-@contextmanager
-def serving(snapshot: Path, monkeypatch, port: int = 0):
-    """The replica on ``snapshot`` (at ``port``, so that the source URLs, and with them the
-    upstreams, stay the same across the change)."""
-    server = Replica(snapshot_dir=snapshot, port=port).start()
-    for variable, value in server.client_env().items():
-        monkeypatch.setenv(variable, value)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def shifted(odata_date: str, days: int) -> str:
